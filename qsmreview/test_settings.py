@@ -30,3 +30,6 @@ if _db["ENGINE"].endswith("postgresql"):
     _db.setdefault("TEST", {})["NAME"] = f"test_{_db['NAME']}"
 if os.environ.get("QSMREVIEW_WORKER_USES_TEST_DB") == "1":
     _db["NAME"] = _db["TEST"]["NAME"]
+
+# whitenoise warns on every request when STATIC_ROOT is missing (tests never collect static).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
