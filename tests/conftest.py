@@ -2,4 +2,9 @@
 
 pytest_plugins = [
     "tests.fixtures.cast",
+    "tests.fixtures.phantom",
+    "tests.fixtures.ci",
+    "tests.fixtures.nifti",
+    "tests.fixtures.worker",
+    "tests.fixtures.browser",
 ]

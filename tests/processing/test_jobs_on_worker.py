@@ -10,7 +10,7 @@ from qsmreview.processing.runners import load
 from qsmreview.processing.services import processing_submit
 from qsmreview.studies.models import Series
 from tests.fixtures.worker import wait_for, wait_for_job
-from tests.processing.conftest import Misalignment, dice, eroded, misaligned_world_affine, store
+from tests.fixtures.phantom import Misalignment, dice, eroded, misaligned_world_affine, store
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 

@@ -15,7 +15,7 @@ def test_it_refuses_qsm_without_a_magnitude(admin, session):
 
 
 def test_it_refuses_qsm_without_a_phase(admin, session, phantom):
-    from tests.processing.conftest import store
+    from tests.fixtures.phantom import store
 
     store(session, "t2star_mag", phantom.magnitude, phantom.affine, echo_times_s=list(phantom.te))
     with pytest.raises(ValidationFailed, match="no T2\\* phase series uploaded"):

@@ -15,7 +15,7 @@ from qsmreview.jobs.services import jobs_sweep_stale
 from qsmreview.processing.services import processing_submit
 from qsmreview.studies.models import Series, Session, Subject
 from tests.fixtures.worker import wait_for, wait_for_job
-from tests.processing.conftest import store
+from tests.fixtures.phantom import store
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
