@@ -60,3 +60,25 @@ def test_two_workers_process_two_sessions_in_parallel(celery_workers, admin, stu
     assert done[0].worker != done[1].worker
     a, b = done
     assert a.started_at < b.finished_at and b.started_at < a.finished_at, "the two jobs did not overlap"
+
+
+def test_a_cancelled_qsm_job_stores_nothing_and_its_retry_succeeds(celery_workers, admin, phantom_session):
+    from qsmreview.jobs.services import job_cancel, job_retry
+
+    worker = celery_workers.start("canceller")
+    try:
+        job = processing_submit(session=phantom_session, kind="qsm", by=admin, parameters={"solver": "toolbox"})
+        wait_for(lambda: Job.objects.get(pk=job.pk).progress >= 5, timeout=60, what="job under way")
+        job_cancel(job=Job.objects.get(pk=job.pk), by=admin)
+        job = wait_for_job(job, timeout=JOB_TIMEOUT)
+        assert job.status == "cancelled"
+        assert not Series.objects.filter(session=phantom_session, kind="qsm").exists()
+
+        retry = job_retry(job=job, by=admin)
+        assert retry.retry_of == job and retry.parameters == job.parameters
+        retry = wait_for_job(retry, timeout=JOB_TIMEOUT)
+        assert retry.status == "succeeded", retry.error
+        (qsm,) = Series.objects.filter(session=phantom_session, kind="qsm")
+        assert qsm.derived_by == retry and qsm.provenance["parameters"]["solver"] == "toolbox"
+    finally:
+        celery_workers.stop(worker)
