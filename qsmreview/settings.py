@@ -182,6 +182,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "SeriesKindEnum": "qsmreview.studies.models.SeriesKind",
+        "ProcessingKindEnum": "qsmreview.processing.services.PROCESSING_KINDS",
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------------

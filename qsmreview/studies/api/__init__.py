@@ -1,0 +1,1 @@
+"""The studies REST API: studies, members, subjects, sessions and series under ``/api/v1/``."""

@@ -1,0 +1,1 @@
+"""Services of the studies app: keyword-only ``<entity>_<action>`` workflows."""

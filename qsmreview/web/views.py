@@ -1,0 +1,143 @@
+"""Server-rendered pages: the user's studies, one study's data, and the live jobs page.
+
+Every page reads through :mod:`qsmreview.studies.selectors`; a study the user cannot see is 404.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Prefetch
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from qsmreview.errors import DomainError, Forbidden
+from qsmreview.jobs.api.serializers import JobSerializer
+from qsmreview.jobs.demo_kinds import SELFTEST
+from qsmreview.jobs.models import JobStatus
+from qsmreview.jobs.services import job_submit, jobs_sweep_stale_if_due
+from qsmreview.studies.models import Membership
+from qsmreview.studies.selectors import (
+    can_manage_study,
+    can_see_unblinded,
+    jobs_visible_to,
+    role_in_study,
+    series_visible_to,
+    sessions_visible_to,
+    studies_managed_by,
+    studies_visible_to,
+    subjects_visible_to,
+)
+
+#: Rows shown on the jobs page (and refreshed by jobs.js from the API's first page).
+JOBS_PAGE_SIZE = 50
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    studies = studies_visible_to(request.user).annotate(
+        n_subjects=Count("subjects", distinct=True),
+        n_sessions=Count("subjects__sessions", distinct=True),
+    ).order_by("name")
+    roles = dict(
+        Membership.objects.filter(user=request.user).values_list("study_id", "role")
+    )
+    rows = [
+        (study, roles.get(study.pk) or ("admin" if request.user.is_superuser else ""))
+        for study in studies
+    ]
+    return render(request, "web/home.html", {"rows": rows})
+
+
+@login_required
+def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = studies_visible_to(request.user).filter(pk=study_id).first()
+    if study is None:
+        raise Http404("no such study")
+    sessions = sessions_visible_to(request.user).filter(subject__study=study).order_by("label")
+    subjects = (
+        subjects_visible_to(request.user)
+        .filter(study=study)
+        .prefetch_related(Prefetch("sessions", queryset=sessions))
+        .order_by("code")
+    )
+    series_by_session: dict[int, list] = defaultdict(list)
+    for series in (
+        series_visible_to(request.user)
+        .filter(session__subject__study=study)
+        .order_by("kind", "label", "space", "-version")
+    ):
+        series_by_session[series.session_id].append(series)
+    table = [
+        (subject, [(session, series_by_session.get(session.pk, [])) for session in subject.sessions.all()])
+        for subject in subjects
+    ]
+    return render(
+        request,
+        "web/study.html",
+        {
+            "study": study,
+            "table": table,
+            "role": role_in_study(request.user, study),
+            "can_manage": can_manage_study(request.user, study),
+            "sees_jobs": can_see_unblinded(request.user, study),
+            "n_sessions": sessions.count(),
+        },
+    )
+
+
+@login_required
+def jobs_page(request: HttpRequest) -> HttpResponse:
+    jobs_sweep_stale_if_due()
+    jobs = jobs_visible_to(request.user).select_related("study", "session__subject")
+    status = request.GET.get("status", "")
+    if status in JobStatus.values:
+        jobs = jobs.filter(status=status)
+    study_id = request.GET.get("study", "")
+    if study_id.isdigit():
+        jobs = jobs.filter(study_id=int(study_id))
+    managed = studies_managed_by(request.user).order_by("name")
+    managed_ids = set(managed.values_list("pk", flat=True))
+    rows = JobSerializer(
+        jobs.prefetch_related("outputs").select_related("created_by")[:JOBS_PAGE_SIZE],
+        many=True,
+        context={"managed_study_ids": managed_ids},
+    ).data
+    return render(
+        request,
+        "web/jobs.html",
+        {
+            "jobs": rows,
+            "managed_studies": managed,
+            "statuses": JobStatus.choices,
+            "status": status,
+            "study_filter": study_id if study_id.isdigit() else "",
+            "visible_studies": studies_visible_to(request.user).filter(
+                pk__in=jobs_visible_to(request.user).values("study_id")
+            ).order_by("name"),
+            "page_size": JOBS_PAGE_SIZE,
+        },
+    )
+
+
+@login_required
+@require_POST
+def jobs_submit_selftest(request: HttpRequest) -> HttpResponse:
+    """Queue a self-test job (checks that workers run jobs); the study's admins only."""
+    study = studies_visible_to(request.user).filter(pk=request.POST.get("study") or 0).first()
+    if study is None:
+        raise Http404("no such study")
+    try:
+        if not can_manage_study(request.user, study):
+            raise Forbidden("only the study's admins can submit jobs")
+        steps = request.POST.get("steps", "").strip()
+        params = {"steps": int(steps)} if steps.isdigit() else {}
+        job = job_submit(kind=SELFTEST, parameters=params, study=study, created_by=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Queued self-test job #{job.pk}.")
+    return redirect("jobs")

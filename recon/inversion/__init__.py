@@ -1,0 +1,7 @@
+"""Dipole inversion: local field to susceptibility (MEDI, two solvers of one objective)."""
+
+from recon.inversion.edges import edge_mask
+from recon.inversion.gradient import divergence, gradient
+from recon.inversion.medi import MEDIResult, medi
+
+__all__ = ["MEDIResult", "divergence", "edge_mask", "gradient", "medi"]

@@ -1,0 +1,311 @@
+"""The access-control matrix of the REST API: every role x every route x own/other study.
+
+The tables below are the specification. ``STATUS_MATRIX`` gives, per route (a row) and role (a
+column), the status for an object of the caller's own study and of the other study as
+``own/other`` (one number when both agree, or when the route has no target object). A refused
+write must leave the database unchanged. ``LIST_MATRIX`` gives, per list route and role, exactly
+which objects the list shows.
+
+To extend it (e.g. annotations: "a rater never sees another rater's data"), add a ``Route`` with
+its URL and body, a row per table, and if needed a role column backed by a user in ``world``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.api.world import ROLES, World, as_bytes, db_fingerprint, upload_body
+
+Target = str  # "own" | "other" | "-" (routes without a target object)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    method: str
+    path: Callable[[World, Target], str]
+    body: Callable[[World, Target], dict[str, Any]] | None = None
+    headers: Callable[[World, Target], dict[str, str]] = lambda w, t: {}
+    multipart: bool = False
+    #: the route has no target object (e.g. creating a study)
+    untargeted: bool = False
+
+
+def _series(kind: str) -> Callable[[World, Target], Any]:
+    return lambda w, t: w.side(t).series[kind]
+
+
+_mag, _qsm = _series("t2star_mag"), _series("qsm")
+
+
+def _if_none_match(get: Callable[[World, Target], Any]) -> Callable[[World, Target], dict]:
+    return lambda w, t: {"HTTP_IF_NONE_MATCH": f'"{get(w, t).sha256}"'}
+
+
+ROUTES = {
+    r.name: r
+    for r in [
+        Route("study.create", "post", lambda w, t: "/api/v1/studies/",
+              lambda w, t: {"name": "New study"}, untargeted=True),
+        Route("study.retrieve", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/"),
+        Route("study.update", "patch", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/",
+              lambda w, t: {"description": "changed"}),
+        Route("member.list", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/members/"),
+        Route("member.set", "post", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/members/",
+              lambda w, t: {"username": "newbie", "role": "rater"}),
+        Route("member.remove", "delete",
+              lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/members/{w.side(t).member.pk}/"),
+        Route("subject.create", "post", lambda w, t: "/api/v1/subjects/",
+              lambda w, t: {"study": w.side(t).study.pk, "code": "NEW"}),
+        Route("subject.retrieve", "get", lambda w, t: f"/api/v1/subjects/{w.side(t).subject.pk}/"),
+        Route("subject.update", "patch", lambda w, t: f"/api/v1/subjects/{w.side(t).subject.pk}/",
+              lambda w, t: {"notes": "changed"}),
+        Route("session.create", "post", lambda w, t: "/api/v1/sessions/",
+              lambda w, t: {"subject": w.side(t).subject.pk, "label": "02"}),
+        Route("session.retrieve", "get", lambda w, t: f"/api/v1/sessions/{w.side(t).session.pk}/"),
+        Route("session.update", "patch", lambda w, t: f"/api/v1/sessions/{w.side(t).session.pk}/",
+              lambda w, t: {"scanner": "changed"}),
+        Route("series.retrieve", "get", lambda w, t: f"/api/v1/series/{_mag(w, t).pk}/"),
+        Route("series.retrieve_blinded", "get", lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/"),
+        Route("series.update", "patch", lambda w, t: f"/api/v1/series/{_mag(w, t).pk}/",
+              lambda w, t: {"blinded": True}),
+        Route("series.update_blinded", "patch", lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/",
+              lambda w, t: {"blinded": False}),
+        Route("series.volume", "get", lambda w, t: f"/api/v1/series/{_mag(w, t).pk}/volume/"),
+        Route("series.volume_blinded", "get",
+              lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/volume/"),
+        Route("series.volume_304", "get", lambda w, t: f"/api/v1/series/{_mag(w, t).pk}/volume/",
+              headers=_if_none_match(_mag)),
+        Route("series.volume_304_blinded", "get",
+              lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/volume/", headers=_if_none_match(_qsm)),
+        Route("series.upload", "post", lambda w, t: "/api/v1/series/",
+              lambda w, t: upload_body(w.side(t).session), multipart=True),
+    ]
+}
+
+STATUS_MATRIX = """
+route                      anonymous outsider staff rater   pi      admin   other_admin superuser
+study.create               401       403      201   403     403     403     403         201
+study.retrieve             401       404      404   200/404 200/404 200/404 404/200     200
+study.update               401       404      404   403/404 403/404 200/404 404/200     200
+member.list                401       404      404   403/404 200/404 200/404 404/200     200
+member.set                 401       404      404   403/404 403/404 201/404 404/201     201
+member.remove              401       404      404   403/404 403/404 204/404 404/204     204
+subject.create             401       404      404   403/404 403/404 201/404 404/201     201
+subject.retrieve           401       404      404   200/404 200/404 200/404 404/200     200
+subject.update             401       404      404   403/404 403/404 200/404 404/200     200
+session.create             401       404      404   403/404 403/404 201/404 404/201     201
+session.retrieve           401       404      404   200/404 200/404 200/404 404/200     200
+session.update             401       404      404   403/404 403/404 200/404 404/200     200
+series.retrieve            401       404      404   200/404 200/404 200/404 404/200     200
+series.retrieve_blinded    401       404      404   404     200/404 200/404 404/200     200
+series.update              401       404      404   403/404 403/404 200/404 404/200     200
+series.update_blinded      401       404      404   404     403/404 200/404 404/200     200
+series.volume              401       404      404   200/404 200/404 200/404 404/200     200
+series.volume_blinded      401       404      404   404     200/404 200/404 404/200     200
+series.volume_304          401       404      404   304/404 304/404 304/404 404/304     304
+series.volume_304_blinded  401       404      404   404     304/404 304/404 404/304     304
+series.upload              401       404      404   403/404 403/404 201/404 404/201     201
+"""
+
+_OWN_SERIES = {"own:t2star_mag", "own:qsm", "own:lesion_mask"}
+_OTHER_SERIES = {"other:t2star_mag", "other:qsm", "other:lesion_mask"}
+
+#: list route -> role -> the labels of exactly the objects listed (or a status for a refusal)
+LIST_MATRIX: dict[str, dict[str, set[str] | int]] = {
+    "/api/v1/studies/": {
+        "anonymous": 401, "outsider": set(), "staff": set(), "rater": {"own"}, "pi": {"own"},
+        "admin": {"own"}, "other_admin": {"other"}, "superuser": {"own", "other"},
+    },
+    "/api/v1/subjects/": {
+        "anonymous": 401, "outsider": set(), "staff": set(), "rater": {"own"}, "pi": {"own"},
+        "admin": {"own"}, "other_admin": {"other"}, "superuser": {"own", "other"},
+    },
+    "/api/v1/sessions/": {
+        "anonymous": 401, "outsider": set(), "staff": set(), "rater": {"own"}, "pi": {"own"},
+        "admin": {"own"}, "other_admin": {"other"}, "superuser": {"own", "other"},
+    },
+    "/api/v1/series/": {
+        "anonymous": 401, "outsider": set(), "staff": set(),
+        "rater": {"own:t2star_mag"},  # no QSM, no lesion mask
+        "pi": _OWN_SERIES, "admin": _OWN_SERIES, "other_admin": _OTHER_SERIES,
+        "superuser": _OWN_SERIES | _OTHER_SERIES,
+    },
+}
+_LIST_MODEL = {
+    "/api/v1/studies/": "study",
+    "/api/v1/subjects/": "subject",
+    "/api/v1/sessions/": "session",
+    "/api/v1/series/": "series",
+}
+
+
+# --- the table helper ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    route: str
+    role: str
+    target: Target
+    status: int
+    id: str = field(compare=False, default="")
+
+
+def parse_matrix(table: str, routes: dict[str, Route], roles: tuple[str, ...]) -> list[Case]:
+    """Expand a text table (routes x roles, cells ``own/other`` or one status) into cases."""
+    lines = [line.split() for line in table.strip().splitlines()]
+    header, rows = lines[0], lines[1:]
+    assert header[0] == "route" and tuple(header[1:]) == roles, f"columns must be {roles}"
+    assert [r[0] for r in rows] == list(routes), "every route needs exactly one row, in order"
+    cases = []
+    for name, *cells in rows:
+        assert len(cells) == len(roles), f"{name}: {len(cells)} cells for {len(roles)} roles"
+        for role, cell in zip(roles, cells):
+            if routes[name].untargeted:
+                assert "/" not in cell, f"{name} has no target object: one status per role"
+                targets = {"-": int(cell)}
+            else:
+                own, _, other = cell.partition("/")
+                targets = {"own": int(own), "other": int(other or own)}
+            for target, status in targets.items():
+                cases.append(Case(name, role, target, status, f"{name}-{role}-{target}-{status}"))
+    return cases
+
+
+CASES = parse_matrix(STATUS_MATRIX, ROUTES, ROLES)
+
+
+def request(world: World, route: Route, role: str, target: Target):
+    client = world.client(role)
+    kwargs: dict[str, Any] = dict(route.headers(world, target))
+    if route.body is not None:
+        kwargs["data"] = route.body(world, target)
+        kwargs["format"] = "multipart" if route.multipart else "json"
+    return getattr(client, route.method)(route.path(world, target), **kwargs)
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_it_covers_every_route_of_the_api():
+    """A new route must get a row in a matrix (this lists the studies API's URL names)."""
+    from qsmreview.studies.api.urls import urlpatterns
+
+    covered = {
+        "api-study-list": {"study.create", "/api/v1/studies/"},
+        "api-study-detail": {"study.retrieve", "study.update"},
+        "api-study-members": {"member.list", "member.set"},
+        "api-study-member": {"member.remove"},
+        "api-subject-list": {"subject.create", "/api/v1/subjects/"},
+        "api-subject-detail": {"subject.retrieve", "subject.update"},
+        "api-session-list": {"session.create", "/api/v1/sessions/"},
+        "api-session-detail": {"session.retrieve", "session.update"},
+        "api-series-list": {"series.upload", "/api/v1/series/"},
+        "api-series-detail": {"series.retrieve", "series.update"},
+        "api-series-volume": {"series.volume", "series.volume_304"},
+    }
+    assert {p.name for p in urlpatterns} == set(covered)
+    for rows in covered.values():
+        assert rows <= set(ROUTES) | set(LIST_MATRIX)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_it_answers_the_matrix_status(world: World, case: Case):
+    route = ROUTES[case.route]
+    before = db_fingerprint()
+
+    response = request(world, route, case.role, case.target)
+
+    body = as_bytes(response)[:300]
+    assert response.status_code == case.status, body
+    if case.status == 401:
+        assert response["WWW-Authenticate"] == 'Token'
+        assert response.json() == {"detail": "Authentication credentials were not provided."}
+    if case.status in (403, 404) and route.method != "head":
+        assert response.json()["code"] in ("forbidden", "not_found"), body
+    if case.status >= 400:
+        assert db_fingerprint() == before, "a refused request changed the database"
+    if case.status == 304:
+        assert body == b""
+        assert response["ETag"] == route.headers(world, case.target)["HTTP_IF_NONE_MATCH"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("url", list(LIST_MATRIX))
+def test_it_lists_exactly_what_the_role_may_see(world: World, url: str, role: str):
+    expected = LIST_MATRIX[url][role]
+
+    response = world.client(role).get(url)
+
+    if isinstance(expected, int):
+        assert response.status_code == expected
+        return
+    assert response.status_code == 200, response.content
+    listed = [world.label(_LIST_MODEL[url], item["id"]) for item in response.json()["results"]]
+    assert sorted(listed) == sorted(expected)
+
+
+# --- blinding --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "query", ["kind=qsm", "kind=lesion_mask", "blinded=true", "is_current=true&kind=qsm"]
+)
+def test_it_gives_a_rater_nothing_blinded_whatever_the_filter(world: World, query: str):
+    response = world.client("rater").get(f"/api/v1/series/?{query}")
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+    assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("role", ["pi", "admin"])
+def test_it_shows_blinded_series_to_pi_and_admin(world: World, role: str):
+    response = world.client(role).get("/api/v1/series/?blinded=true")
+
+    listed = {world.label("series", item["id"]) for item in response.json()["results"]}
+    assert listed == {"own:qsm", "own:lesion_mask"}
+
+
+def test_it_shows_a_series_to_raters_once_an_admin_unblinds_it(world: World):
+    qsm = world.own.series["qsm"]
+    rater = world.client("rater")
+    assert rater.get(f"/api/v1/series/{qsm.pk}/").status_code == 404
+
+    response = world.client("admin").patch(
+        f"/api/v1/series/{qsm.pk}/", {"blinded": False}, format="json"
+    )
+
+    assert response.status_code == 200 and response.json()["blinded"] is False
+    assert rater.get(f"/api/v1/series/{qsm.pk}/").status_code == 200
+    assert as_bytes(rater.get(f"/api/v1/series/{qsm.pk}/volume/")) == qsm.file.open("rb").read()
+    listed = {world.label("series", i["id"]) for i in rater.get("/api/v1/series/").json()["results"]}
+    assert listed == {"own:t2star_mag", "own:qsm"}
+
+
+def test_it_hides_a_series_from_raters_once_an_admin_blinds_it(world: World):
+    mag = world.own.series["t2star_mag"]
+
+    world.client("admin").patch(f"/api/v1/series/{mag.pk}/", {"blinded": True}, format="json")
+
+    rater = world.client("rater")
+    assert rater.get(f"/api/v1/series/{mag.pk}/").status_code == 404
+    assert rater.get(f"/api/v1/series/{mag.pk}/volume/").status_code == 404
+    assert rater.get("/api/v1/series/").json()["results"] == []
+
+
+def test_it_answers_a_blinded_series_exactly_like_a_missing_one(world: World):
+    rater = world.client("rater")
+    qsm = world.own.series["qsm"]
+    missing = max(s.pk for side in (world.own, world.other) for s in side.series.values()) + 100
+
+    for suffix in ("", "volume/"):
+        blinded = rater.get(f"/api/v1/series/{qsm.pk}/{suffix}")
+        absent = rater.get(f"/api/v1/series/{missing}/{suffix}")
+        assert (blinded.status_code, blinded.json()) == (absent.status_code, absent.json())
+        assert blinded.json() == {"detail": "no such series", "code": "not_found"}

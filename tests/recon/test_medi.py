@@ -1,0 +1,126 @@
+"""MEDI dipole inversion on noiseless synthetic scenes with a known susceptibility."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recon.errors import ReconInputError
+from recon.inversion import medi
+from tests.recon.susceptibility_factory import Scene, make_scene
+
+#: Noiseless data: each sphere's mean relative to the 0 ppm shell must come back this close.
+TOL_PPM = 0.003
+
+
+@pytest.fixture(scope="module")
+def scene() -> Scene:
+    return make_scene()
+
+
+def _relative_means(chi_ppm: np.ndarray, s: Scene) -> np.ndarray:
+    ref = chi_ppm[s.reference].mean()
+    return np.array([chi_ppm[s.labels == i].mean() - ref for i in range(1, len(s.sphere_ppm) + 1)])
+
+
+@pytest.mark.parametrize("solver", ["admm", "toolbox"])
+def test_it_recovers_each_sphere_susceptibility(scene: Scene, solver: str) -> None:
+    res = medi(scene.field_rad, scene.mask, scene.voxel_size, magnitude=scene.magnitude, solver=solver)
+    chi_ppm = res.chi / scene.rad_per_ppm
+    np.testing.assert_allclose(_relative_means(chi_ppm, scene), scene.sphere_ppm, atol=TOL_PPM)
+    white = (scene.chi_ppm == np.float32(-0.03)) & (scene.labels == 0)
+    assert chi_ppm[white].mean() - chi_ppm[scene.reference].mean() == pytest.approx(-0.03, abs=TOL_PPM)
+    assert res.converged
+    assert res.solver == solver
+
+
+def test_it_flips_sign_with_the_field(scene: Scene) -> None:
+    res = medi(-scene.field_rad, scene.mask, scene.voxel_size, magnitude=scene.magnitude)
+    rel = _relative_means(res.chi / scene.rad_per_ppm, scene)
+    np.testing.assert_allclose(rel, -np.asarray(scene.sphere_ppm), atol=TOL_PPM)
+
+
+def test_it_handles_an_oblique_b0_direction() -> None:
+    b0_dir = (0.3, 0.1, 0.95)
+    s = make_scene(b0_dir=b0_dir)
+    res = medi(s.field_rad, s.mask, s.voxel_size, magnitude=s.magnitude, b0_dir=b0_dir)
+    np.testing.assert_allclose(_relative_means(res.chi / s.rad_per_ppm, s), s.sphere_ppm, atol=TOL_PPM)
+
+
+def test_it_references_chi_to_the_csf_mean_with_medi_plus_zero(scene: Scene) -> None:
+    # The 0 ppm shell plays the CSF: chi is then absolute, not only relative.
+    res = medi(scene.field_rad, scene.mask, scene.voxel_size, magnitude=scene.magnitude, csf_mask=scene.reference)
+    chi_ppm = res.chi / scene.rad_per_ppm
+    assert chi_ppm[scene.reference].mean() == pytest.approx(0.0, abs=1e-6)
+    means = [chi_ppm[scene.labels == i].mean() for i in range(1, 5)]
+    np.testing.assert_allclose(means, scene.sphere_ppm, atol=TOL_PPM)
+
+
+def test_it_runs_with_smv_on_an_eroded_mask(scene: Scene) -> None:
+    res = medi(scene.field_rad, scene.mask, scene.voxel_size, magnitude=scene.magnitude, smv_radius_mm=3.0)
+    assert res.mask.sum() < scene.mask.sum()
+    assert np.all(res.chi[~res.mask] == 0)
+    chi_ppm = res.chi / scene.rad_per_ppm
+    inside = res.mask[scene.labels == 1].all()
+    assert inside
+    assert chi_ppm[scene.labels == 1].mean() - chi_ppm[scene.reference & res.mask].mean() == pytest.approx(0.15, abs=0.015)
+
+
+def test_it_returns_float32_radians_zero_outside_the_mask_and_reports_work(scene: Scene) -> None:
+    calls: list[tuple[float, str]] = []
+    res = medi(
+        scene.field_rad,
+        scene.mask,
+        scene.voxel_size,
+        magnitude=scene.magnitude,
+        progress=lambda f, stage: calls.append((f, stage)),
+    )
+    assert res.chi.dtype == np.float32 and res.chi.shape == scene.mask.shape
+    assert np.all(res.chi[~scene.mask] == 0)
+    assert res.fft_count >= 4 * res.iterations
+    assert {"setup", "edges", "solve", "finish", "total"} <= set(res.timings)
+    fractions = [f for f, _ in calls]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert all(b >= a for a, b in zip(fractions, fractions[1:]))
+    assert res.edge_mask.shape == (3, *scene.mask.shape)
+
+
+def test_it_does_not_modify_its_inputs(scene: Scene) -> None:
+    field = scene.field_rad.copy()
+    mag = scene.magnitude.copy()
+    medi(field, scene.mask, scene.voxel_size, magnitude=mag, max_iter=3)
+    np.testing.assert_array_equal(field, scene.field_rad)
+    np.testing.assert_array_equal(mag, scene.magnitude)
+
+
+def test_it_weights_by_inverse_noise_like_by_magnitude(scene: Scene) -> None:
+    by_mag = medi(scene.field_rad, scene.mask, scene.voxel_size, magnitude=scene.magnitude)
+    noise = np.where(scene.mask, 1.0 / np.maximum(scene.magnitude, 1e-3), 1.0).astype(np.float32)
+    by_noise = medi(scene.field_rad, scene.mask, scene.voxel_size, magnitude=scene.magnitude, noise=noise)
+    np.testing.assert_allclose(by_noise.chi, by_mag.chi, atol=1e-4)
+
+
+class TestBadInput:
+    def test_it_rejects_nan_in_the_field(self, scene: Scene) -> None:
+        field = scene.field_rad.copy()
+        field[32, 32, 16] = np.nan
+        with pytest.raises(ReconInputError, match="NaN"):
+            medi(field, scene.mask, scene.voxel_size)
+
+    def test_it_rejects_an_empty_mask(self, scene: Scene) -> None:
+        with pytest.raises(ReconInputError, match="mask is empty"):
+            medi(scene.field_rad, np.zeros_like(scene.mask), scene.voxel_size)
+
+    def test_it_rejects_a_shape_mismatch(self, scene: Scene) -> None:
+        with pytest.raises(ReconInputError, match="shape"):
+            medi(scene.field_rad, scene.mask[:, :, :-1], scene.voxel_size)
+        with pytest.raises(ReconInputError, match="magnitude has shape"):
+            medi(scene.field_rad, scene.mask, scene.voxel_size, magnitude=scene.magnitude[:-1])
+
+    def test_it_rejects_a_bad_voxel_size_or_solver(self, scene: Scene) -> None:
+        with pytest.raises(ReconInputError, match="voxel size"):
+            medi(scene.field_rad, scene.mask, (1.0, 0.0, 1.0))
+        with pytest.raises(ReconInputError, match="solver"):
+            medi(scene.field_rad, scene.mask, scene.voxel_size, solver="tkd")
+        with pytest.raises(ReconInputError, match="unknown option"):
+            medi(scene.field_rad, scene.mask, scene.voxel_size, cg_tol=0.1)

@@ -1,0 +1,78 @@
+"""The synthetic head: labels, wrapping, determinism, geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recon.constants import GAMMA_HZ_PER_T
+from recon.errors import ReconInputError
+from recon.geometry import b0_direction_from_affine, voxel_size_from_affine
+from recon.phantom import make_phantom
+from tests.recon.conftest import SMALL_SHAPE, SMALL_VOXEL
+
+
+def test_it_has_every_tissue_code_and_lesion_type(small_phantom):
+    assert set(np.unique(small_phantom.tissue)) == {0, 1, 2, 3}
+    assert set(small_phantom.lesion_types.values()) == {"wm", "cortical", "mixed"}
+    ids = set(np.unique(small_phantom.lesions)) - {0}
+    assert ids == set(small_phantom.lesion_types)
+    assert small_phantom.tissue.dtype == np.uint8 and small_phantom.lesions.dtype == np.int16
+
+
+def test_it_wraps_the_phase(small_phantom):
+    ph = small_phantom.phase
+    assert ph.min() >= -np.pi and ph.max() < np.pi
+    # The brain's field spans several cycles, so wrapping really happened.
+    rad = 2 * np.pi * GAMMA_HZ_PER_T * small_phantom.b0 * small_phantom.te[0] * 1e-6 * small_phantom.field_ppm
+    assert np.ptp(rad[small_phantom.brain_mask]) > 4 * np.pi
+
+
+def test_it_is_deterministic_with_a_seed():
+    a = make_phantom((48, 48, 24), (2.4, 2.6, 4.0), seed=3)
+    b = make_phantom((48, 48, 24), (2.4, 2.6, 4.0), seed=3)
+    c = make_phantom((48, 48, 24), (2.4, 2.6, 4.0), seed=4)
+    np.testing.assert_array_equal(a.phase, b.phase)
+    np.testing.assert_array_equal(a.lesions, b.lesions)
+    assert not np.array_equal(a.phase, c.phase)
+
+
+def test_its_affine_carries_voxel_size_and_b0_direction():
+    b0 = np.array([0.2, -0.1, 0.97])
+    p = make_phantom((48, 48, 24), (2.4, 2.6, 4.0), b0_dir=tuple(b0))
+    assert voxel_size_from_affine(p.affine) == pytest.approx((2.4, 2.6, 4.0))
+    assert b0_direction_from_affine(p.affine) == pytest.approx(tuple(b0 / np.linalg.norm(b0)))
+
+
+def test_it_gives_4d_data_for_several_echoes_with_t2star_decay():
+    p = make_phantom((48, 48, 24), (2.4, 2.6, 4.0), te=(0.005, 0.015, 0.025))
+    assert p.magnitude.shape == (48, 48, 24, 3) and p.phase.shape == p.magnitude.shape
+    wm = (p.tissue == 3) & (p.lesions == 0)
+    means = [p.magnitude[..., k][wm].mean() for k in range(3)]
+    assert means[0] > means[1] > means[2]
+
+
+def test_it_puts_known_susceptibilities_in_place(small_phantom):
+    chi, t = small_phantom.chi_ppm, small_phantom.tissue
+    clean = small_phantom.lesions == 0
+    assert np.median(chi[(t == 3) & clean]) == pytest.approx(-0.03)
+    gp = small_phantom.deep_grey == 4
+    assert chi[gp].mean() == pytest.approx(0.18)
+    assert chi[small_phantom.veins].max() == pytest.approx(0.40)
+    for lid, kind in small_phantom.lesion_types.items():
+        lesion = small_phantom.lesions == lid
+        if kind == "wm":
+            assert np.all(chi[lesion] > -0.03)
+        if kind == "cortical":
+            assert np.all(chi[lesion] < 0.02)
+
+
+def test_its_flair_shows_lesions_bright(small_phantom):
+    f = small_phantom.flair
+    assert f[small_phantom.lesions > 0].mean() > 1.5 * f[(small_phantom.tissue == 3) & (small_phantom.lesions == 0)].mean()
+
+
+def test_it_rejects_a_tiny_grid():
+    with pytest.raises(ReconInputError):
+        make_phantom((8, 8, 8), SMALL_VOXEL)
+    assert SMALL_SHAPE[0] >= 16

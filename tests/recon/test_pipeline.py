@@ -1,0 +1,85 @@
+"""End to end on small phantoms: accuracy against the known susceptibility, not just NRMSE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recon.errors import ReconInputError
+from recon.metrics import nrmse, relative_susceptibility
+from recon.phantom import Phantom, make_phantom
+from recon.pipeline import QSMResult, qsm
+
+
+def assert_accurate(p: Phantom, r: QSMResult) -> None:
+    e = r.eroded_mask
+    assert e.sum() > 0.5 * p.brain_mask.sum()
+    truth, est = p.chi_ppm, r.chi_ppm
+    # NRMSE after removing the mean (QSM's zero is arbitrary); an all-zero map scores 1. It stays
+    # high on this phantom (0.7-1.0): the mean cortex-minus-WM offset of a nearly closed shell
+    # produces little field and MEDI recovers only part of it (see docs/recon.md).
+    assert nrmse(est, truth, e, demean=True) < 1.0
+    # Deep grey nuclei minus WM: the right scale (within 50 % of the truth), not just correlation.
+    wm = (p.tissue == 3) & (p.lesions == 0) & e
+    for k, name in [(2, "caudate"), (3, "putamen"), (4, "globus pallidus")]:
+        nucleus = (p.deep_grey == k) & e
+        true_c = truth[nucleus].mean() - truth[wm].mean()
+        est_c = est[nucleus].mean() - est[wm].mean()
+        assert abs(est_c - true_c) < 0.5 * abs(true_c), (name, est_c, true_c)
+    # Lesions: relative susceptibility (mixed lesions: voxel-weighted over their WM and cortical
+    # portions, each against its own tissue), sign and correlation with the truth.
+    t = relative_susceptibility(truth, p.lesions, p.tissue, mask=e)
+    m = relative_susceptibility(est, p.lesions, p.tissue, mask=e)
+    ids = [i for i in t if i in m]
+    strong = [i for i in ids if abs(t[i]) >= 0.01]
+    assert len(strong) >= 8
+    right = sum(np.sign(m[i]) == np.sign(t[i]) for i in strong)
+    assert right >= 0.9 * len(strong), {i: (t[i], m[i]) for i in strong}
+    corr = np.corrcoef([t[i] for i in ids], [m[i] for i in ids])[0, 1]
+    assert corr >= 0.9, {i: (t[i], m[i]) for i in ids}
+
+def test_it_maps_a_single_echo_anisotropic_phantom(small_phantom):
+    p = small_phantom
+    seen: list[tuple[float, str]] = []
+    r = qsm(p.magnitude, p.phase, p.te[0], p.b0, p.voxel_size, affine=p.affine,
+            progress=lambda f, s: seen.append((f, s)))
+    assert_accurate(p, r)
+    assert r.chi_ppm.dtype == np.float32 and np.all(r.chi_ppm[~r.eroded_mask] == 0)
+    assert r.te_ref == p.te[0]
+    assert set(r.timings) >= {"mask", "fit", "background", "inversion", "total"}
+    assert r.fft_counts["inversion"] > 0
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+
+
+def test_it_maps_three_echoes_with_a_phase_offset_and_oblique_b0():
+    b0_dir = (0.25, -0.15, 0.956)
+    p = make_phantom((96, 88, 44), (1.1, 1.3, 2.2), te=(0.005, 0.012, 0.019), b0_dir=b0_dir, phase_offset=0.8, seed=1)
+    r = qsm(p.magnitude, p.phase, p.te, p.b0, p.voxel_size, affine=p.affine)
+    assert r.parameters["b0_dir"] == pytest.approx(list(np.asarray(b0_dir) / np.linalg.norm(b0_dir)))
+    assert r.te_ref == pytest.approx(0.007)
+    assert_accurate(p, r)
+
+
+def test_it_maps_with_vsharp(small_phantom):
+    p = small_phantom
+    r = qsm(p.magnitude, p.phase, p.te[0], p.b0, p.voxel_size, affine=p.affine, background="vsharp")
+    assert_accurate(p, r)
+
+
+def test_it_rejects_a_te_count_mismatch(small_phantom):
+    p = small_phantom
+    with pytest.raises(ReconInputError, match="echo time"):
+        qsm(p.magnitude, p.phase, (0.01, 0.02), p.b0, p.voxel_size)
+
+
+def test_it_rejects_an_empty_mask(small_phantom):
+    p = small_phantom
+    with pytest.raises(ReconInputError, match="empty"):
+        qsm(p.magnitude, p.phase, p.te[0], p.b0, p.voxel_size, mask=np.zeros(p.tissue.shape, bool))
+
+
+def test_it_rejects_mismatched_shapes(small_phantom):
+    p = small_phantom
+    with pytest.raises(ReconInputError, match="shape"):
+        qsm(p.magnitude, p.phase[:-1], p.te[0], p.b0, p.voxel_size)

@@ -1,0 +1,202 @@
+"""validate_nifti: every rule, with the message a user sees. No database involved."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qsmreview.errors import ValidationFailed
+from qsmreview.studies.nifti import check_same_grid, load_phase_radians, same_grid, validate_nifti
+from tests.fixtures.nifti import AFFINE, SHAPE, magnitude_data, mask_data, phase_data
+
+
+def rejects(path, kind: str, match: str, **kwargs) -> ValidationFailed:
+    with pytest.raises(ValidationFailed, match=match) as info:
+        validate_nifti(path, kind=kind, **kwargs)
+    return info.value
+
+
+def test_it_accepts_a_magnitude_and_reports_its_geometry(nifti):
+    info = validate_nifti(nifti.magnitude(), kind="t2star_mag")
+    assert info.format == "NIfTI-1"
+    assert info.compressed
+    assert info.shape == SHAPE
+    assert info.voxel_size_mm == pytest.approx((0.5, 0.5, 1.0))
+    np.testing.assert_allclose(info.affine, AFFINE)
+    assert info.dtype == "float32"
+    assert info.n_echoes == 1
+    assert info.phase_conversion is None
+    assert info.b0_direction == pytest.approx((0.0, 0.0, 1.0))
+
+
+def test_it_accepts_nifti2_and_uncompressed_files_whatever_their_name(nifti):
+    path = nifti.volume("x.nii", magnitude_data(), nifti2=True)
+    renamed = path.rename(path.with_name("tmpab12.upload"))
+    info = validate_nifti(renamed, kind="t2star_mag")
+    assert info.format == "NIfTI-2"
+    assert not info.compressed
+
+
+def test_it_accepts_multi_echo_magnitude_with_matching_echo_times(nifti):
+    info = validate_nifti(
+        nifti.magnitude(echoes=4), kind="t2star_mag", echo_times_s=[0.004, 0.008, 0.012, 0.016]
+    )
+    assert info.shape == SHAPE + (4,)
+    assert info.n_echoes == 4
+
+
+def test_it_rejects_a_text_file(nifti):
+    rejects(nifti.text(), "t2star_mag", "not a NIfTI file")
+
+
+def test_it_rejects_an_empty_file(nifti):
+    rejects(nifti.text("empty.nii", ""), "t2star_mag", "not a NIfTI file")
+
+
+def test_it_rejects_a_truncated_gzip(nifti):
+    rejects(nifti.truncated_gzip(), "t2star_mag", "truncated or corrupt")
+
+
+def test_it_rejects_gzip_of_something_else(nifti):
+    rejects(nifti.gzip_bytes("junk.nii.gz", b"hello" * 200), "t2star_mag", "not a NIfTI file")
+
+
+def test_it_rejects_analyze_even_though_nibabel_reads_it(nifti):
+    rejects(nifti.analyze(), "t2star_mag", "Analyze 7.5 image, not NIfTI")
+
+
+def test_it_rejects_2d(nifti):
+    rejects(nifti.volume("flat.nii.gz", np.ones((8, 8), np.float32)), "t2star_mag", r"image is 2-D \(shape \(8, 8\)\)")
+
+
+def test_it_rejects_5d(nifti):
+    data = np.ones((4, 4, 4, 2, 2), np.float32)
+    rejects(nifti.volume("5d.nii.gz", data), "t2star_mag", "image is 5-D .* at most 4-D")
+
+
+def test_it_rejects_4d_for_a_kind_without_echoes(nifti):
+    rejects(nifti.magnitude(echoes=2), "flair", "only multi-echo T2\\* magnitude and phase may be 4-D")
+
+
+def test_it_rejects_an_echo_time_count_not_matching_the_4th_dimension(nifti):
+    err = rejects(
+        nifti.phase(echoes=3), "t2star_phase", r"2 echo time\(s\) given but the image has 3 echo",
+        echo_times_s=[0.004, 0.008],
+    )
+    assert err.field == "echo_times_s"
+
+
+def test_it_requires_echo_times_for_phase(nifti):
+    rejects(nifti.phase(), "t2star_phase", "phase series needs its echo time")
+
+
+def test_it_rejects_echo_times_in_milliseconds(nifti):
+    rejects(nifti.phase(), "t2star_phase", "milliseconds", echo_times_s=[20.0])
+
+
+def test_it_rejects_nan(nifti):
+    data = magnitude_data()
+    data[3, 4, 5] = np.nan
+    rejects(nifti.volume("nan.nii.gz", data), "t2star_mag", r"non-finite values \(1 NaN, 0 infinite\)")
+
+
+def test_it_rejects_inf(nifti):
+    data = magnitude_data()
+    data[0, 0, 0] = np.inf
+    data[1, 0, 7] = -np.inf
+    rejects(nifti.volume("inf.nii.gz", data), "qsm", r"non-finite values \(0 NaN, 2 infinite\)")
+
+
+def test_it_rejects_nan_in_a_later_echo(nifti):
+    data = magnitude_data(echoes=3)
+    data[2, 2, 2, 2] = np.nan
+    rejects(nifti.volume("nan4d.nii.gz", data), "t2star_mag", "1 NaN")
+
+
+def test_it_rejects_phase_out_of_range(nifti):
+    data = phase_data() * 1.5
+    err = rejects(nifti.volume("big.nii.gz", data), "t2star_phase", "neither radians within", echo_times_s=[0.01])
+    assert "phase" in err.message
+
+
+def test_it_rejects_non_integer_phase_out_of_range(nifti):
+    data = phase_data().astype(np.float32)
+    data[0, 0, 0], data[1, 0, 0] = -100.0, 100.0  # whole-number extremes, fractional interior
+    rejects(nifti.volume("frac.nii.gz", data), "t2star_phase", "not whole numbers", echo_times_s=[0.01])
+
+
+def test_it_recognises_scaled_integer_phase(nifti):
+    path = nifti.integer_phase()
+    info = validate_nifti(path, kind="t2star_phase", echo_times_s=[0.01])
+    assert info.phase_conversion == "scaled integer phase [-4096, 4095] -> radians"
+    assert info.needs_phase_conversion
+    radians, _ = load_phase_radians(path, info.phase_conversion)
+    assert radians.dtype == np.float32
+    assert radians.min() >= -np.pi and radians.max() <= np.pi
+    # -4096 is -pi, 2048 is pi/2 (hand computation: x * pi / 4096).
+    assert radians.flat[0] == pytest.approx(-np.pi, abs=1e-6)
+
+
+def test_it_accepts_phase_in_radians_without_conversion(nifti):
+    info = validate_nifti(nifti.phase(echoes=2), kind="t2star_phase", echo_times_s=[0.004, 0.008])
+    assert info.phase_conversion == "radians"
+    assert not info.needs_phase_conversion
+
+
+def test_it_rejects_voxel_size_zero(nifti):
+    path = nifti.volume("zero.nii.gz", magnitude_data(), zooms=(0.0, 0.5, 1.0))
+    rejects(path, "t2star_mag", r"degenerate geometry: voxel size \(0.0, 0.5, 1.0\) mm in the header")
+
+
+def test_it_rejects_an_absurd_voxel_size(nifti):
+    path = nifti.volume("huge.nii.gz", magnitude_data(), np.diag([50.0, 0.5, 1.0, 1.0]))
+    rejects(path, "t2star_mag", r"voxel size \(50.0, 0.5, 1.0\) mm is outside \[0.05, 10.0\] mm")
+
+
+def test_it_rejects_a_degenerate_affine(nifti):
+    affine = np.array([[0.5, 0.5, 0, 0], [0.5, 0.5, 0, 0], [0, 0, 1.0, 0], [0, 0, 0, 1]])
+    rejects(nifti.volume("parallel.nii.gz", magnitude_data(), affine), "t2star_mag", "degenerate geometry")
+
+
+def test_it_accepts_a_binary_mask_stored_as_float(nifti):
+    path = nifti.volume("mask.nii.gz", mask_data().astype(np.float32))
+    info = validate_nifti(path, kind="brain_mask")
+    assert info.integer_valued
+
+
+def test_it_rejects_a_mask_that_is_not_binary(nifti):
+    data = mask_data()
+    data[0, 0, 0] = 2
+    rejects(nifti.volume("mask2.nii.gz", data), "lesion_mask", r"must be binary \(0/1\); found values 0, 1, 2")
+
+
+def test_it_rejects_a_mask_with_fractions(nifti):
+    data = mask_data().astype(np.float32) * 0.5
+    rejects(nifti.volume("soft.nii.gz", data), "brain_mask", "brain mask must be integer-valued")
+
+
+def test_it_accepts_tissue_labels_0_to_3(nifti):
+    validate_nifti(nifti.tissue(), kind="tissue")
+
+
+def test_it_rejects_tissue_labels_out_of_range(nifti):
+    from tests.fixtures.nifti import tissue_data
+
+    data = tissue_data()
+    data[0, 0, 0] = 5
+    rejects(nifti.volume("t5.nii.gz", data), "tissue", r"FSL FAST codes 0-3 .* found 0, 1, 2, 3, 5")
+
+
+def test_it_rejects_an_unknown_kind(nifti):
+    err = rejects(nifti.magnitude(), "dwi", "unknown series kind 'dwi'")
+    assert err.field == "kind"
+
+
+def test_it_compares_grids_within_a_micrometre():
+    shifted = AFFINE.copy()
+    shifted[0, 3] += 5e-4
+    assert same_grid(SHAPE, shifted, SHAPE, AFFINE)
+    shifted[0, 3] += 1e-2
+    assert not same_grid(SHAPE, shifted, SHAPE, AFFINE)
+    with pytest.raises(ValidationFailed, match=r"shape \(16, 20, 9\) vs \(16, 20, 8\)"):
+        check_same_grid((16, 20, 9), AFFINE, SHAPE, AFFINE, what="mask", reference="the magnitude")
