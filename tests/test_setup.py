@@ -271,3 +271,9 @@ def test_it_fails_a_ci_run_in_which_no_test_of_a_required_marker_passed(tmp_path
     result = _run_guarded_suite(tmp_path, QSMREVIEW_REQUIRE_MARKERS="browser")
     assert result.returncode == 1, result.stdout
     assert "QSMREVIEW_REQUIRE_MARKERS: no passing test marked browser (browser: 0 passed)" in result.stdout
+
+
+def test_it_links_only_files_that_exist_from_the_readmes() -> None:
+    for readme in (ROOT / "README.md", ROOT / "docker" / "README.md"):
+        for target in re.findall(r"\]\(([^)#:]+)\)", readme.read_text()):
+            assert (readme.parent / target).exists(), f"{readme.name} links {target}, which is missing"
