@@ -100,6 +100,10 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
 
+def _raise(exc: Exception):
+    raise exc
+
+
 _storage_backend = env_str("STORAGE_BACKEND", "filesystem")
 if _storage_backend == "filesystem":
     _default_storage: dict = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
@@ -108,7 +112,8 @@ elif _storage_backend == "s3":
     _default_storage = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": env_str("S3_BUCKET"),
+            "bucket_name": env_str("S3_BUCKET", "")
+            or _raise(ImproperlyConfigured("STORAGE_BACKEND=s3 needs S3_BUCKET")),
             "endpoint_url": env_str("S3_ENDPOINT_URL", "") or None,
             "access_key": env_str("S3_ACCESS_KEY_ID", "") or None,
             "secret_key": env_str("S3_SECRET_ACCESS_KEY", "") or None,

@@ -79,6 +79,11 @@ def test_it_refuses_an_unknown_storage_backend(tmp_path: Path) -> None:
     assert "STORAGE_BACKEND='ftp': use 'filesystem' or 's3'" in message
 
 
+def test_it_refuses_s3_storage_without_a_bucket(tmp_path: Path) -> None:
+    message = _refused(_settings(tmp_path, SECRET_KEY="k", STORAGE_BACKEND="s3", S3_BUCKET=""))
+    assert "STORAGE_BACKEND=s3 needs S3_BUCKET" in message
+
+
 def test_it_refuses_an_unreadable_secret_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     message = _refused(_settings(tmp_path, SECRET_KEY_FILE=str(missing)))
