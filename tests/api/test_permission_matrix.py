@@ -84,6 +84,19 @@ ROUTES = {
               lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/volume/", headers=_if_none_match(_qsm)),
         Route("series.upload", "post", lambda w, t: "/api/v1/series/",
               lambda w, t: upload_body(w.side(t).session), multipart=True),
+        Route("job.retrieve", "get", lambda w, t: f"/api/v1/jobs/{w.side(t).jobs['queued'].pk}/"),
+        Route("job.cancel", "post", lambda w, t: f"/api/v1/jobs/{w.side(t).jobs['queued'].pk}/cancel/"),
+        Route("job.retry", "post", lambda w, t: f"/api/v1/jobs/{w.side(t).jobs['failed'].pk}/retry/"),
+        Route("job.submit", "post", lambda w, t: "/api/v1/jobs/",
+              lambda w, t: {"kind": "selftest", "study": w.side(t).study.pk, "parameters": {"steps": 1}}),
+        Route("processing.overview", "get",
+              lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/processing/"),
+        Route("processing.session_run", "post",
+              lambda w, t: f"/api/v1/sessions/{w.side(t).session.pk}/processing/",
+              lambda w, t: {"kind": "brain_mask"}),
+        Route("processing.study_run", "post",
+              lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/processing/",
+              lambda w, t: {"kind": "brain_mask"}),
     ]
 }
 
@@ -110,6 +123,13 @@ series.volume_blinded      401       404      404   404     200/404 200/404 404/
 series.volume_304          401       404      404   304/404 304/404 304/404 404/304     304
 series.volume_304_blinded  401       404      404   404     304/404 304/404 404/304     304
 series.upload              401       404      404   403/404 403/404 201/404 404/201     201
+job.retrieve               401       404      404   404     200/404 200/404 404/200     200
+job.cancel                 401       404      404   404     403/404 200/404 404/200     200
+job.retry                  401       404      404   404     403/404 201/404 404/201     201
+job.submit                 401       404      404   403/404 403/404 201/404 404/201     201
+processing.overview        401       404      404   404     200/404 200/404 404/200     200
+processing.session_run     401       404      404   403/404 403/404 201/404 404/201     201
+processing.study_run       401       404      404   404     403/404 201/404 404/201     201
 """
 
 _OWN_SERIES = {"own:t2star_mag", "own:qsm", "own:lesion_mask"}
@@ -136,7 +156,14 @@ LIST_MATRIX: dict[str, dict[str, set[str] | int]] = {
         "superuser": _OWN_SERIES | _OTHER_SERIES,
     },
 }
+LIST_MATRIX["/api/v1/jobs/"] = {
+    "anonymous": 401, "outsider": set(), "staff": set(), "rater": set(),  # raters see no jobs
+    "pi": {"own:queued", "own:failed"}, "admin": {"own:queued", "own:failed"},
+    "other_admin": {"other:queued", "other:failed"},
+    "superuser": {"own:queued", "own:failed", "other:queued", "other:failed"},
+}
 _LIST_MODEL = {
+    "/api/v1/jobs/": "job",
     "/api/v1/studies/": "study",
     "/api/v1/subjects/": "subject",
     "/api/v1/sessions/": "session",
@@ -210,6 +237,24 @@ def test_it_covers_every_route_of_the_api():
         "api-series-volume": {"series.volume", "series.volume_304"},
     }
     assert {p.name for p in urlpatterns} == set(covered)
+    for rows in covered.values():
+        assert rows <= set(ROUTES) | set(LIST_MATRIX)
+
+
+def test_it_covers_every_route_of_the_jobs_and_processing_apis():
+    from qsmreview.jobs.api.urls import urlpatterns as jobs
+    from qsmreview.processing.api.urls import urlpatterns as processing
+
+    covered = {
+        "api-jobs": {"job.submit", "/api/v1/jobs/"},
+        "api-job-kinds": set(),  # the registry's kinds: the same for every signed-in user
+        "api-job-detail": {"job.retrieve"},
+        "api-job-cancel": {"job.cancel"},
+        "api-job-retry": {"job.retry"},
+        "api-study-processing": {"processing.overview", "processing.study_run"},
+        "api-session-processing": {"processing.session_run"},
+    }
+    assert {p.name for p in [*jobs, *processing]} == set(covered)
     for rows in covered.values():
         assert rows <= set(ROUTES) | set(LIST_MATRIX)
 

@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from qsmreview.jobs.models import Job
 from qsmreview.studies.models import BLINDED_BY_DEFAULT, Series, Session, Study, Subject
 from tests.fixtures.nifti import AFFINE, SHAPE, magnitude_data
 
@@ -81,6 +82,8 @@ class Side:
     series: dict[str, Series]
     #: a rater of this study, whom the members routes remove
     member: object
+    #: "queued" (to cancel) and "failed" (to retry) jobs of this study's session
+    jobs: dict[str, Job] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,7 +118,14 @@ def build_side(name: str, study: Study, session: Session, member, uploader) -> S
         kind: make_series(session, kind, seed=i, uploaded_by=uploader)
         for i, kind in enumerate(WORLD_KINDS)
     }
-    return Side(name, study, session.subject, session, series, member)
+    jobs = {
+        status: Job.objects.create(
+            kind="selftest", status=status, study=study, session=session, created_by=uploader,
+            parameters={"steps": 1}, error="boom" if status == "failed" else "",
+        )
+        for status in ("queued", "failed")
+    }
+    return Side(name, study, session.subject, session, series, member, jobs)
 
 
 def build_world(*, users: dict[str, object], own: Side, other: Side) -> World:
@@ -126,6 +136,8 @@ def build_world(*, users: dict[str, object], own: Side, other: Side) -> World:
         world.labels[("session", side.session.pk)] = side.name
         for kind, series in side.series.items():
             world.labels[("series", series.pk)] = f"{side.name}:{kind}"
+        for status, job in side.jobs.items():
+            world.labels[("job", job.pk)] = f"{side.name}:{status}"
     return world
 
 
@@ -139,6 +151,7 @@ def db_fingerprint() -> tuple:
         list(Subject.objects.order_by("pk").values()),
         list(Session.objects.order_by("pk").values()),
         list(Series.objects.order_by("pk").values()),
+        list(Job.objects.order_by("pk").values()),
     )
 
 
