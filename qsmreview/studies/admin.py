@@ -24,7 +24,7 @@ from qsmreview.errors import DomainError
 from qsmreview.studies.models import Membership, Series, SeriesKind, Session, Space, Study, Subject
 from qsmreview.studies.selectors import can_create_study, studies_managed_by
 from qsmreview.studies.services.series import series_create_from_file, series_set_current
-from qsmreview.studies.services.studies import series_update
+from qsmreview.studies.services.studies import membership_set, series_update
 from qsmreview.studies.uploads import UploadTooLarge, too_large_response, uploaded_file_path
 
 
@@ -159,6 +159,49 @@ class StudyAdmin(StudyScopedAdmin):
             Membership.objects.update_or_create(
                 study=form.instance, user=request.user, defaults={"role": "admin"}
             )
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ("study", "user", "role")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        current = self.instance
+        if current.pk and current.role == "admin" and data.get("role") != "admin":
+            others = Membership.objects.filter(study=current.study, role="admin").exclude(pk=current.pk)
+            if not others.exists():
+                raise forms.ValidationError(
+                    f"{current.user.get_username()} is the study's only admin; make another member admin first"
+                )
+        return data
+
+
+@admin.register(Membership)
+class MembershipAdmin(StudyScopedAdmin):
+    """Members one by one; writes go through the membership service (the study keeps an admin)."""
+
+    study_path = "study"
+    form = MembershipForm
+    list_display = ("user", "study", "role", "created_at")
+    list_filter = ("study", "role")
+    search_fields = ("user__username",)
+    raw_id_fields = ("user",)
+    list_select_related = ("study", "user")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        return ("study", "user") if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:
+        membership, _ = membership_set(study=obj.study, by=request.user, user=obj.user, role=obj.role)
+        obj.pk = membership.pk
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        if obj is not None and obj.role == "admin":
+            if not Membership.objects.filter(study=obj.study, role="admin").exclude(pk=obj.pk).exists():
+                return False  # the study's last admin stays
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Subject)
