@@ -71,6 +71,28 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
+def _fill_holes_per_slice(mask: np.ndarray) -> np.ndarray:
+    """Holes filled in every axial (axis-2) slice, as ``binary_fill_holes`` slice by slice.
+
+    A hole open at the top or bottom slab edge is still a hole. One 3-D labelling with an
+    in-plane 4-connected structure does all slices at once: background components that touch
+    the in-plane border are outside, all others are holes. This also fills every 3-D hole (a
+    3-D hole cannot reach the in-plane border within its slices).
+    """
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[:, :, 1] = ndi.generate_binary_structure(2, 1)
+    labels, n = ndi.label(~mask, structure=structure)
+    if n == 0:
+        return mask.copy()
+    border = np.unique(
+        np.concatenate([labels[0].ravel(), labels[-1].ravel(), labels[:, 0].ravel(), labels[:, -1].ravel()])
+    )
+    outside = np.zeros(n + 1, dtype=bool)
+    outside[border] = True
+    outside[0] = True  # label 0 is the mask itself
+    return mask | ~outside[labels]
+
+
 def brain_mask(
     magnitude: np.ndarray,
     voxel_size: Sequence[float],
@@ -124,10 +146,7 @@ def brain_mask(
     if opening_mm > 0:
         mask = ndi.binary_opening(mask, structure=ball(opening_mm, vs))
     mask = largest_component(mask)
-    # Fill holes slice by slice too: a hole open at the top or bottom slab edge is still a hole.
-    mask = ndi.binary_fill_holes(mask)
-    for z in range(mask.shape[2]):
-        mask[:, :, z] = ndi.binary_fill_holes(mask[:, :, z])
+    mask = _fill_holes_per_slice(mask)
     if not mask.any():
         raise ReconInputError("brain mask is empty: magnitude threshold removed everything")
     return mask
@@ -163,8 +182,17 @@ def erode_mask(mask: np.ndarray, voxel_size: Sequence[float], distance_mm: float
     m = m.astype(bool)
     if distance_mm == 0:
         return m.copy()
-    d = ndi.distance_transform_edt(np.pad(m, 1), sampling=vs)[1:-1, 1:-1, 1:-1]
-    return d > distance_mm
+    out = np.zeros_like(m)
+    if not m.any():
+        return out
+    # The distance transform runs on the mask's bounding box plus one outside voxel per side:
+    # every voxel past that layer is farther from the mask than the layer itself, so the
+    # distances inside the box are exact (and the box is much smaller than a head slab).
+    spans = [np.nonzero(np.any(m, axis=ax))[0] for ax in ((1, 2), (0, 2), (0, 1))]
+    box = tuple(slice(int(i[0]), int(i[-1]) + 1) for i in spans)
+    d = ndi.distance_transform_edt(np.pad(m[box], 1), sampling=vs)[1:-1, 1:-1, 1:-1]
+    out[box] = d > distance_mm
+    return out
 
 
 def csf_mask(

@@ -9,21 +9,8 @@ import numpy as np
 from recon.bgremove.pdf import _check_field
 from recon.errors import ReconInputError
 from recon.fft import RealFFT, solve_box
+from recon.kernels import sphere_kernel
 from recon.mask import check_mask, check_voxel_size
-
-
-def sphere_kernel(shape: Sequence[int], voxel_size: Sequence[float], radius_mm: float) -> np.ndarray:
-    """Half spectrum of the normalised spherical mean value kernel (radius in mm).
-
-    The sphere is the set of voxel centres within ``radius_mm`` of the origin in mm, so on an
-    anisotropic grid it is an ellipsoid in voxels; it is centred at index 0 (periodic) and sums
-    to 1.
-    """
-    axes = [np.fft.fftfreq(n) * n * float(h) for n, h in zip(shape, voxel_size)]
-    r2 = axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2
-    s = (r2 <= radius_mm**2 + 1e-9).astype(np.float32)
-    s /= s.sum()
-    return np.real(np.fft.rfftn(s)).astype(np.float32)
 
 
 def vsharp(

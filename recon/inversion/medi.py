@@ -36,6 +36,7 @@ from recon.inversion.admm import solve_admm
 from recon.inversion.edges import edge_mask as _edge_mask
 from recon.inversion.problem import MEDIProblem
 from recon.inversion.toolbox import solve_gauss_newton
+from recon.kernels import sphere_kernel
 
 SOLVERS = ("admm", "toolbox")
 
@@ -98,15 +99,6 @@ def _check_image(name: str, a: np.ndarray | None, shape: tuple[int, ...], mask: 
     if not np.all(np.isfinite(arr[mask])):
         raise ReconInputError(f"{name} contains NaN or infinite values inside the mask")
     return arr
-
-
-def sphere_kernel(shape: Sequence[int], voxel_size: Sequence[float], radius_mm: float) -> np.ndarray:
-    """Half-spectrum of the normalised spherical mean value (SMV) kernel of radius ``radius_mm``."""
-    axes = [np.fft.fftfreq(n) * n * float(h) for n, h in zip(shape, voxel_size)]
-    r2 = axes[0][:, None, None] ** 2 + axes[1][None, :, None] ** 2 + axes[2][None, None, :] ** 2
-    sphere = (r2 <= radius_mm**2).astype(np.float32)
-    sphere /= sphere.sum()
-    return np.real(np.fft.rfftn(sphere)).astype(np.float32)
 
 
 def medi(

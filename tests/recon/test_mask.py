@@ -49,3 +49,28 @@ def test_it_does_not_modify_its_input():
 def test_it_rejects_a_constant_magnitude():
     with pytest.raises(ReconInputError, match="constant"):
         brain_mask(np.ones((20, 20, 20)), (1, 1, 1))
+
+
+def test_it_erodes_an_off_centre_mask_by_the_exact_distance_rule() -> None:
+    # A box far from the array edge, d = 1.5 mm: a face voxel of the 1 mm axes is 1 mm from the
+    # outside (removed), the next one 2 mm (kept); along the 2 mm axis the face voxel is already
+    # 2 mm away (kept). Diagonal neighbours are farther, so the result is a box again.
+    m = np.zeros((30, 30, 12), dtype=bool)
+    m[10:20, 8:22, 3:9] = True
+    out = erode_mask(m, (1.0, 1.0, 2.0), 1.5)
+    expected = np.zeros_like(m)
+    expected[11:19, 9:21, 3:9] = True
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_it_fills_holes_in_every_slice_like_scipy_slice_by_slice() -> None:
+    import scipy.ndimage as ndi
+
+    from recon.mask import _fill_holes_per_slice
+
+    rng = np.random.default_rng(7)
+    m = rng.random((40, 36, 8)) > 0.35
+    expected = m.copy()
+    for z in range(m.shape[2]):
+        expected[:, :, z] = ndi.binary_fill_holes(m[:, :, z])
+    np.testing.assert_array_equal(_fill_holes_per_slice(m), expected)
