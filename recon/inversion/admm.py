@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +48,12 @@ from recon.inversion.toolbox import Progress, SolverOutput
 #: the (3, nx, ny, nz) arrays stays in cache through the whole chain of operations.
 _BLOCK_BYTES = 1 << 20
 
+
+
+def _spread(pool: Any, fn: Callable[..., None], runs: Sequence[Any], *args: Any) -> None:
+    """Run ``fn(run, *args)`` for every block run on the pool and wait for all (errors re-raised)."""
+    for job in [pool.submit(fn, run, *args) for run in runs]:
+        job.result()
 
 def _blocks(n: int, plane_bytes: int, workers: int) -> list[list[tuple[int, int]]]:
     """Axis-0 plane ranges, split into one contiguous run of cache-sized blocks per worker."""
@@ -117,9 +125,7 @@ def _z_update(
     cores; numpy releases the GIL in these ufuncs.
     """
     scale = tuple(np.float32(float(alpha) / h) for h in voxel_size)
-    jobs = [pool.submit(_z_update_run, r, x, g, s, penalty, scale, alpha, thr) for r in runs]  # type: ignore[arg-type]
-    for j in jobs:
-        j.result()
+    _spread(pool, _z_update_run, runs, x, g, s, penalty, scale, alpha, thr)
 
 
 def _divergence_run(
@@ -158,9 +164,7 @@ def _scaled_divergence(
 ) -> None:
     """In place: ``out = factor * divergence(g)`` (periodic), blocked and spread over the cores."""
     scale = tuple(np.float32(factor / h) for h in voxel_size)
-    jobs = [pool.submit(_divergence_run, r, g, out, scale) for r in runs]  # type: ignore[arg-type]
-    for j in jobs:
-        j.result()
+    _spread(pool, _divergence_run, runs, g, out, scale)
 
 
 def _kspace_run(
@@ -189,9 +193,7 @@ def _kspace_step(
     kernel: np.ndarray,
 ) -> None:
     """In place: ``xk = den xk + dk vk`` (the x step) and ``vk = kernel xk`` (D x), blocked."""
-    jobs = [pool.submit(_kspace_run, r, xk, vk, den, dk, kernel) for r in runs]
-    for j in jobs:
-        j.result()
+    _spread(pool, _kspace_run, runs, xk, vk, den, dk, kernel)
 
 
 def _newton_y(
@@ -365,9 +367,8 @@ def solve_admm(
             else:
                 np.take(dx_flat, data_idx, out=vc)
                 vc += tc
-            jobs = [pool.submit(_newton_y, *part, float(mu2), newton_steps) for part in data_parts]
-            for j in jobs:
-                j.result()
+            for job in [pool.submit(_newton_y, *part, float(mu2), newton_steps) for part in data_parts]:
+                job.result()
             np.subtract(vc, yc, out=tc)
             # outside the data voxels y - t = D x (relaxation is moot there: y_old = D x_old ~ D x)
             v = dx
