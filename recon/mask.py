@@ -35,6 +35,19 @@ def check_mask(mask: np.ndarray, shape: tuple[int, ...], *, name: str = "mask") 
     return m
 
 
+def check_volume(volume: np.ndarray, name: str, *, purpose: str = "", unit: str = "(no NaN or inf)") -> np.ndarray:
+    """``volume`` as a 3-D array of finite real numbers, or :class:`ReconInputError`.
+
+    ``purpose`` and ``unit`` only shape the messages ("magnitude must be 3-D for a brain mask").
+    """
+    v = np.asarray(volume)
+    if v.ndim != 3:
+        raise ReconInputError(f"{name} must be 3-D{purpose}, got shape {v.shape}")
+    if not np.issubdtype(v.dtype, np.number) or np.iscomplexobj(v) or not np.all(np.isfinite(v)):
+        raise ReconInputError(f"{name} must be finite real numbers {unit}")
+    return v
+
+
 def ball(radius_mm: float, voxel_size: Sequence[float]) -> np.ndarray:
     """Boolean ellipsoidal footprint of a sphere of ``radius_mm`` on an anisotropic grid."""
     half = [int(np.floor(radius_mm / v)) for v in voxel_size]
@@ -131,11 +144,7 @@ def brain_mask(
         If the magnitude is not 3-D, contains NaN/inf, is constant, or the mask comes out empty.
     """
     vs = check_voxel_size(voxel_size)
-    mag = np.asarray(magnitude)
-    if mag.ndim != 3:
-        raise ReconInputError(f"magnitude must be 3-D for a brain mask, got shape {mag.shape}")
-    if not np.issubdtype(mag.dtype, np.number) or np.iscomplexobj(mag) or not np.all(np.isfinite(mag)):
-        raise ReconInputError("magnitude must be finite real numbers (no NaN or inf)")
+    mag = check_volume(magnitude, "magnitude", purpose=" for a brain mask")
     m = mag.astype(np.float32)
     if smoothing_mm > 0:
         m = ndi.gaussian_filter(m, sigma=[smoothing_mm / v for v in vs])

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.fft
 
 from recon.errors import ReconInputError
-from recon.mask import check_mask, check_voxel_size
+from recon.mask import check_mask, check_volume, check_voxel_size
 
 
 def _wrap(x: np.ndarray) -> np.ndarray:
@@ -109,11 +109,7 @@ def laplacian_unwrap(
     uses fast transforms and iterative methods. J Opt Soc Am A 1994;11:107-117.
     """
     vs = check_voxel_size(voxel_size)
-    ph = np.asarray(phase)
-    if ph.ndim != 3:
-        raise ReconInputError(f"phase must be 3-D, got shape {ph.shape}")
-    if not np.issubdtype(ph.dtype, np.number) or np.iscomplexobj(ph) or not np.all(np.isfinite(ph)):
-        raise ReconInputError("phase must be finite real numbers in radians")
+    ph = check_volume(phase, "phase", unit="in radians")
     ph = ph.astype(np.float32)
     m = None if mask is None else check_mask(mask, ph.shape)
     lap = wrapped_laplacian(ph, vs, m)
