@@ -61,7 +61,7 @@ def qsm_inputs(session: Session) -> QSMInputs:
             raise ValidationFailed(f"{session}: several phase series must each hold one echo")
     n_phase_echoes = sum(len(p.echo_times_s) for p in phases)
     n_mag_echoes = mag.shape[3] if len(mag.shape) == 4 else 1
-    if n_mag_echoes not in (1, n_phase_echoes) or (n_mag_echoes == 1 and n_phase_echoes > 1 and len(phases) == 1):
+    if n_mag_echoes != n_phase_echoes:  # recon fits the echoes of one magnitude-phase pair
         raise ValidationFailed(
             f"{session}: magnitude has {n_mag_echoes} echo(es) but phase has {n_phase_echoes}"
         )

@@ -89,3 +89,13 @@ def test_batch_refuses_bad_parameters_outright(admin, study, phantom_session):
     with pytest.raises(ValidationFailed, match="unknown QSM parameter"):
         processing_submit_study(study=study, kind="qsm", by=admin, parameters={"nope": 1})
     assert not Job.objects.exists()
+
+
+def test_it_refuses_qsm_when_magnitude_and_phase_echo_counts_differ(admin, session, phantom):
+    from tests.fixtures.phantom import store
+
+    store(session, "t2star_mag", phantom.magnitude, phantom.affine, echo_times_s=list(phantom.te))
+    for i, te in enumerate((0.005, 0.012), start=1):
+        store(session, "t2star_phase", phantom.phase, phantom.affine, label=f"echo-{i}", echo_times_s=[te])
+    with pytest.raises(ValidationFailed, match="magnitude has 1 echo\\(es\\) but phase has 2"):
+        processing_submit(session=session, kind="qsm", by=admin)
