@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from qsmreview.errors import NotFound
 from qsmreview.jobs.models import Job
+from qsmreview.processing.services import PROCESSING_KINDS
 from qsmreview.studies.models import Series, SeriesKind, Session, Study
 from qsmreview.studies.selectors import can_see_unblinded, jobs_visible_to, studies_visible_to
 
@@ -29,8 +30,6 @@ def processing_study_for(user, study_id: int) -> Study:
 
 def processing_overview(*, study: Study, user) -> list[SessionRow]:
     """One row per session of the study, ordered by subject code and session label."""
-    from qsmreview.processing.services import PROCESSING_KINDS
-
     sessions = list(
         Session.objects.filter(subject__study=study)
         .select_related("subject")

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from qsmreview.errors import NotFound
+from qsmreview.api.permissions import get_visible_or_404
 from qsmreview.processing.api.serializers import (
     BatchResultSerializer,
     JobBriefSerializer,
@@ -47,9 +47,9 @@ class SessionProcessingView(APIView):
         summary="Run a processing job on one session",
     )
     def post(self, request: Request, session_id: int) -> Response:
-        session = sessions_visible_to(request.user).select_related("subject__study").filter(pk=session_id).first()
-        if session is None:
-            raise NotFound("no such session")
+        session = get_visible_or_404(
+            sessions_visible_to(request.user).select_related("subject__study"), session_id, "session"
+        )
         data = ProcessingRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = processing_submit(session=session, by=request.user, **data.validated_data)
