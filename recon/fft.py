@@ -74,6 +74,12 @@ class SolveBox:
     start: tuple[int, int, int]
     shape: tuple[int, int, int]
 
+    @classmethod
+    def whole(cls, image_shape: Sequence[int]) -> SolveBox:
+        """The image's own grid, unchanged (what the MEDI toolbox's solvers use)."""
+        shape = tuple(int(n) for n in image_shape)
+        return cls(image_shape=shape, start=(0, 0, 0), shape=shape)  # type: ignore[arg-type]
+
     def _slices(self) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
         src, dst = [], []
         for s, n, big in zip(self.start, self.shape, self.image_shape):

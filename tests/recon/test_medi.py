@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from recon.errors import ReconInputError
+from recon.fft import solve_box
 from recon.inversion import medi
 from tests.recon.susceptibility_factory import Scene, make_scene
 
@@ -100,6 +101,20 @@ def test_it_weights_by_inverse_noise_like_by_magnitude(scene: Scene) -> None:
     np.testing.assert_allclose(by_noise.chi, by_mag.chi, atol=1e-4)
 
 
+def test_it_solves_on_the_image_grid_for_the_toolbox_and_on_the_mask_box_for_admm(scene: Scene) -> None:
+    # MEDI_L1.m convolves periodically on the whole matrix; its early-stopped result depends on it.
+    args = (scene.field_rad, scene.mask, scene.voxel_size)
+    tb = medi(*args, magnitude=scene.magnitude, solver="toolbox", max_iter=1)
+    assert tb.solve_shape == scene.mask.shape
+    fast = medi(*args, magnitude=scene.magnitude, max_iter=3)
+    assert fast.solve_shape == solve_box(scene.mask, scene.voxel_size, margin_mm=6.0).shape
+    whole = medi(*args, magnitude=scene.magnitude, max_iter=3, margin_mm=None)
+    assert whole.solve_shape == scene.mask.shape
+    boxed = medi(*args, magnitude=scene.magnitude, solver="toolbox", max_iter=1, margin_mm=0.0)
+    assert np.prod(boxed.solve_shape) < np.prod(scene.mask.shape)
+    assert boxed.chi.shape == scene.mask.shape
+
+
 class TestBadInput:
     def test_it_rejects_nan_in_the_field(self, scene: Scene) -> None:
         field = scene.field_rad.copy()
@@ -124,3 +139,8 @@ class TestBadInput:
             medi(scene.field_rad, scene.mask, scene.voxel_size, solver="tkd")
         with pytest.raises(ReconInputError, match="unknown option"):
             medi(scene.field_rad, scene.mask, scene.voxel_size, cg_tol=0.1)
+
+    @pytest.mark.parametrize("margin", [-1.0, float("nan"), "6"])
+    def test_it_rejects_a_bad_margin(self, scene: Scene, margin: object) -> None:
+        with pytest.raises(ReconInputError, match="margin_mm must be"):
+            medi(scene.field_rad, scene.mask, scene.voxel_size, margin_mm=margin)
