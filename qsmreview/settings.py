@@ -223,6 +223,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "qsmreview")
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "qsmreview.jobs.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "sweep-orphan-files": {"task": "qsmreview.studies.tasks.sweep_orphan_files", "schedule": 3600.0},
 }
 #: A running job whose worker has not reported for this long is swept (re-queued or failed).
 QSMREVIEW_JOB_STALE_SECONDS = env_int("QSMREVIEW_JOB_STALE_SECONDS", 120, minimum=1)
@@ -230,6 +231,8 @@ QSMREVIEW_JOB_STALE_SECONDS = env_int("QSMREVIEW_JOB_STALE_SECONDS", 120, minimu
 QSMREVIEW_JOB_HEARTBEAT_SECONDS = env_int("QSMREVIEW_JOB_HEARTBEAT_SECONDS", 10, minimum=1)
 #: How many times a job whose worker died is re-queued before it is failed.
 QSMREVIEW_JOB_MAX_ATTEMPTS = env_int("QSMREVIEW_JOB_MAX_ATTEMPTS", 2, minimum=1)
+#: A stored series file with no row is deleted by the hourly sweep once it is this old.
+QSMREVIEW_ORPHAN_GRACE_SECONDS = env_int("QSMREVIEW_ORPHAN_GRACE_SECONDS", 3600, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,88 @@
+"""Deleting series files that no row references (left by a rolled-back transaction or a crash).
+
+A series file is stored before its row is committed (:mod:`qsmreview.studies.services.series`).
+The store-then-commit service removes the file itself when its own transaction fails. It cannot do
+so when an *enclosing* transaction rolls back afterwards, or when the process is killed between the
+two steps. Those files are invisible (every read goes through a row), but they take space. This
+sweep finds them and deletes them.
+
+A file counts as an orphan only when no :class:`~qsmreview.studies.models.Series` row names it
+**and** it is older than a grace period (``QSMREVIEW_ORPHAN_GRACE_SECONDS``, default one hour). A
+file whose row is still being committed is seconds old, so it is never taken. The sweep works
+through Django's storage API (``listdir``, ``get_modified_time``, ``delete``), so it runs the same
+on local files and on S3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.storage import Storage
+from django.utils import timezone
+
+from qsmreview.studies.models import Series
+
+#: Every series file lives under this storage prefix (``studies/<study id>/...``).
+SERIES_PREFIX = "studies"
+
+
+@dataclass
+class OrphanSweep:
+    """What :func:`storage_sweep_orphans` found."""
+
+    #: Files with no row, older than the grace period (deleted unless it was a dry run).
+    orphans: list[str] = field(default_factory=list)
+    orphan_bytes: int = 0
+    #: Files with no row, but younger than the grace period (kept).
+    too_young: list[str] = field(default_factory=list)
+    #: Number of series rows (each names one file).
+    referenced: int = 0
+    deleted: bool = False
+
+
+def _walk(storage: Storage, path: str) -> Iterator[str]:
+    """Every file name under ``path`` in ``storage`` (depth first)."""
+    try:
+        dirs, files = storage.listdir(path)
+    except FileNotFoundError:
+        return
+    for name in files:
+        yield f"{path}/{name}"
+    for d in dirs:
+        yield from _walk(storage, f"{path}/{d}")
+
+
+def storage_sweep_orphans(*, grace: timedelta | None = None, dry_run: bool = False) -> OrphanSweep:
+    """Delete series files that no row references and that are older than ``grace``.
+
+    Parameters
+    ----------
+    grace
+        Files modified more recently than this are kept even without a row (default
+        ``QSMREVIEW_ORPHAN_GRACE_SECONDS``). Must not be negative.
+    dry_run
+        Report the orphans without deleting them.
+    """
+    if grace is None:
+        grace = timedelta(seconds=settings.QSMREVIEW_ORPHAN_GRACE_SECONDS)
+    if grace < timedelta(0):
+        raise ValueError("grace must not be negative")
+    storage = Series._meta.get_field("file").storage
+    # Rows first, then files: a row committed after this read belongs to a file younger than grace.
+    referenced = set(Series.objects.values_list("file", flat=True))
+    cutoff = timezone.now() - grace
+    result = OrphanSweep(referenced=len(referenced), deleted=not dry_run)
+    for name in _walk(storage, SERIES_PREFIX):
+        if name in referenced:
+            continue
+        if storage.get_modified_time(name) > cutoff:
+            result.too_young.append(name)
+            continue
+        result.orphans.append(name)
+        result.orphan_bytes += storage.size(name)
+        if not dry_run:
+            storage.delete(name)
+    return result
