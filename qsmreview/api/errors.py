@@ -1,13 +1,51 @@
-"""One error contract: services raise :class:`DomainError`; this handler makes it an HTTP answer."""
+"""One error contract: every refused request answers ``{"detail", "code"[, "field"][, "errors"]}``.
+
+Services raise :class:`~qsmreview.errors.DomainError`; DRF raises its own exceptions for what it
+checks before a service runs (authentication, the input serializers' type checks, a page past the
+end). Both leave here in one shape, so a script reads ``detail`` and ``code`` whatever refused it:
+
+- ``detail``: what went wrong, in words a user can act on;
+- ``code``: ``invalid``, ``forbidden``, ``not_found``, ``conflict``, ``too_large``, or DRF's own
+  code for what has no domain equivalent (``not_authenticated``, ``authentication_failed``,
+  ``method_not_allowed``, ``unsupported_media_type``, ...);
+- ``field``: the input at fault, when there is one;
+- ``errors``: for input checks, every message per field (DRF's per-field shape), not only the first.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import exceptions
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from qsmreview.errors import DomainError
+
+#: DRF codes that name the same thing as one of ours.
+_SAME_AS_OURS = {"permission_denied": "forbidden", "parse_error": "invalid"}
+
+
+def _first_message(errors: Any, path: str = "") -> tuple[str, str]:
+    """The first (field path, message) in DRF's nested error structure."""
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            name = str(key) if not path else f"{path}.{key}"
+            return _first_message(value, name)
+    if isinstance(errors, list) and errors:
+        first = errors[0]
+        if isinstance(first, (dict, list)):
+            return _first_message(first, f"{path}[0]" if path else "0")
+        return path, str(first)
+    return path, str(errors)
+
+
+def _validation_body(data: Any) -> dict[str, Any]:
+    field, message = _first_message(data)
+    if field in ("", api_settings.NON_FIELD_ERRORS_KEY):
+        return {"detail": message, "code": "invalid", "errors": data}
+    return {"detail": f"{field}: {message}", "code": "invalid", "field": field, "errors": data}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -16,4 +54,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if exc.field:
             body["field"] = exc.field
         return Response(body, status=exc.status)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is None or not isinstance(exc, exceptions.APIException):
+        return response
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = _validation_body(response.data)
+    else:
+        code = exc.detail.code if isinstance(exc.detail, exceptions.ErrorDetail) else exc.default_code
+        response.data = {"detail": str(exc.detail), "code": _SAME_AS_OURS.get(str(code), str(code))}
+    return response

@@ -270,7 +270,7 @@ def test_it_answers_the_matrix_status(world: World, case: Case):
     assert response.status_code == case.status, body
     if case.status == 401:
         assert response["WWW-Authenticate"] == 'Token'
-        assert response.json() == {"detail": "Authentication credentials were not provided."}
+        assert response.json() == {"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}
     if case.status in (403, 404) and route.method != "head":
         assert response.json()["code"] in ("forbidden", "not_found"), body
     if case.status >= 400:

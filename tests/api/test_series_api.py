@@ -70,8 +70,9 @@ def test_it_refuses_an_unknown_kind_filter(world: World):
     response = world.client("admin").get("/api/v1/series/?kind=pet")
 
     assert response.status_code == 400
+    message = "Select a valid choice. pet is not one of the available choices."
     assert response.json() == {
-        "kind": ["Select a valid choice. pet is not one of the available choices."]
+        "detail": f"kind: {message}", "code": "invalid", "field": "kind", "errors": {"kind": [message]}
     }
 
 
@@ -252,7 +253,12 @@ def test_it_refuses_an_upload_without_a_file(world: World):
     response = world.client("admin").post("/api/v1/series/", body, format="multipart")
 
     assert response.status_code == 400
-    assert response.json() == {"file": ["No file was submitted."]}
+    assert response.json() == {
+        "detail": "file: No file was submitted.",
+        "code": "invalid",
+        "field": "file",
+        "errors": {"file": ["No file was submitted."]},
+    }
 
 
 def test_it_refuses_echo_times_that_are_not_numbers(world: World):
@@ -261,8 +267,12 @@ def test_it_refuses_echo_times_that_are_not_numbers(world: World):
     response = world.client("admin").post("/api/v1/series/", body, format="multipart")
 
     assert response.status_code == 400
+    message = "echo_times_s must be numbers in seconds, e.g. 0.004,0.008; got '4ms,8ms'"
     assert response.json() == {
-        "echo_times_s": ["echo_times_s must be numbers in seconds, e.g. 0.004,0.008; got '4ms,8ms'"]
+        "detail": f"echo_times_s: {message}",
+        "code": "invalid",
+        "field": "echo_times_s",
+        "errors": {"echo_times_s": [message]},
     }
 
 

@@ -33,7 +33,8 @@ def test_it_refuses_a_token_for_a_wrong_password(rater):
     )
 
     assert response.status_code == 400
-    assert response.json() == {"non_field_errors": ["Unable to log in with provided credentials."]}
+    message = "Unable to log in with provided credentials."
+    assert response.json() == {"detail": message, "code": "invalid", "errors": {"non_field_errors": [message]}}
 
 
 def test_it_authenticates_with_the_token(study, rater):
@@ -56,7 +57,7 @@ def test_it_answers_401_to_a_bad_token(study):
     response = client.get("/api/v1/studies/")
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid token."}
+    assert response.json() == {"detail": "Invalid token.", "code": "authentication_failed"}
 
 
 def test_it_authenticates_a_browser_session_and_enforces_csrf_on_writes(study, admin):
@@ -144,8 +145,12 @@ def test_it_refuses_an_out_of_range_field_strength(study, admin):
     )
 
     assert response.status_code == 400
+    message = "Ensure this value is greater than or equal to 0.1."
     assert response.json() == {
-        "field_strength_t": ["Ensure this value is greater than or equal to 0.1."]
+        "detail": f"field_strength_t: {message}",
+        "code": "invalid",
+        "field": "field_strength_t",
+        "errors": {"field_strength_t": [message]},
     }
 
 
@@ -263,7 +268,10 @@ def test_it_refuses_an_unknown_phenotype(study, admin):
     )
 
     assert response.status_code == 400
-    assert response.json() == {"phenotype": ['"XX" is not a valid choice.']}
+    message = '"XX" is not a valid choice.'
+    assert response.json() == {
+        "detail": f"phenotype: {message}", "code": "invalid", "field": "phenotype", "errors": {"phenotype": [message]}
+    }
 
 
 def test_it_gives_a_new_session_the_studys_field_strength(other_study, other_admin):
@@ -337,7 +345,7 @@ def test_it_answers_404_for_a_page_past_the_end(admin, many_subjects):
     response = client_for(admin).get("/api/v1/subjects/?page=9")
 
     assert response.status_code == 404
-    assert response.json() == {"detail": "Invalid page."}
+    assert response.json() == {"detail": "Invalid page.", "code": "not_found"}
 
 
 def test_it_filters_subjects_by_phenotype_code_and_study(study, other_study, superuser, many_subjects):

@@ -255,8 +255,18 @@ class SeriesOutputSerializer(serializers.ModelSerializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The body of every refused request raised by a service or an access check."""
+    """The body of every refused request (:mod:`qsmreview.api.errors`)."""
 
     detail = serializers.CharField(help_text="what went wrong, in words a user can act on")
-    code = serializers.CharField(help_text="invalid, not_found, forbidden, conflict, too_large")
+    code = serializers.CharField(
+        help_text=(
+            "invalid, not_found, forbidden, conflict, too_large; or DRF's own code where there is no "
+            "domain equivalent (not_authenticated, authentication_failed, method_not_allowed, ...)"
+        )
+    )
     field = serializers.CharField(required=False, help_text="the input field at fault, if one")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="input checks only: every message per field ({field: [message, ...]})",
+    )
