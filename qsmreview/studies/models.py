@@ -164,10 +164,14 @@ class Space(models.TextChoices):
     NATIVE = "native", "Own grid (needs coregistration)"
 
 
+#: Every series file is stored under this storage prefix.
+SERIES_STORAGE_PREFIX = "studies"
+
+
 def series_upload_to(instance: "Series", filename: str) -> str:
     session = instance.session
     return (
-        f"studies/{session.subject.study_id}/sub-{session.subject.code}/ses-{session.label}/"
+        f"{SERIES_STORAGE_PREFIX}/{session.subject.study_id}/sub-{session.subject.code}/ses-{session.label}/"
         f"{instance.kind}/{filename}"
     )
 

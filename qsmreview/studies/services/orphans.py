@@ -23,10 +23,7 @@ from django.conf import settings
 from django.core.files.storage import Storage
 from django.utils import timezone
 
-from qsmreview.studies.models import Series
-
-#: Every series file lives under this storage prefix (``studies/<study id>/...``).
-SERIES_PREFIX = "studies"
+from qsmreview.studies.models import SERIES_STORAGE_PREFIX, Series
 
 
 @dataclass
@@ -75,7 +72,7 @@ def storage_sweep_orphans(*, grace: timedelta | None = None, dry_run: bool = Fal
     referenced = set(Series.objects.values_list("file", flat=True))
     cutoff = timezone.now() - grace
     result = OrphanSweep(referenced=len(referenced), deleted=not dry_run)
-    for name in _walk(storage, SERIES_PREFIX):
+    for name in _walk(storage, SERIES_STORAGE_PREFIX):
         if name in referenced:
             continue
         if storage.get_modified_time(name) > cutoff:
