@@ -19,9 +19,8 @@ pipeline (:func:`recon.pipeline.qsm`) once for its local field, noise map and er
 - ``toolbox converged`` (``--converged``, slow): 30 Gauss-Newton steps, update 1e-3, CG 1e-3/500.
 
 With ``--consistent-field`` each seed also inverts the field that the in-mask susceptibility
-itself produces (:func:`recon.dipole.forward_field` of the true chi inside the eroded mask) plus
-the phase noise of the phantom's SNR (sigma = 1 / (SNR * magnitude / mean magnitude) rad): a local
-field with no background-removal error, to tell the inversion's share from the pipeline's.
+itself produces plus the phase noise of the phantom's SNR (:func:`recon.phantom.local_field`): a
+local field with no background-removal error, to tell the inversion's share from the pipeline's.
 
 Printed per row: NRMSE to the reference in the eroded mask (mean removed), the same without the
 2-voxel band along the mask's edge, the largest per-lesion difference of relative susceptibility
@@ -48,10 +47,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from recon.constants import GAMMA_HZ_PER_T  # noqa: E402
-from recon.dipole import forward_field  # noqa: E402
 from recon.inversion import medi  # noqa: E402
 from recon.metrics import nrmse, relative_susceptibility  # noqa: E402
-from recon.phantom import make_phantom  # noqa: E402
+from recon.phantom import local_field, make_phantom  # noqa: E402
 from recon.pipeline import qsm  # noqa: E402
 
 #: Voxels within this distance (in voxels) of the mask's edge form the "edge band".
@@ -70,15 +68,6 @@ CONVERGED_TOOLBOX = ("toolbox converged", "toolbox", {"max_iter": 30, "tol_updat
 def _max_diff(a: dict[int, float], b: dict[int, float], keep: set[int] | None = None) -> float:
     keys = [k for k in b if k in a and (keep is None or k in keep)]
     return max((abs(a[k] - b[k]) for k in keys), default=float("nan"))
-
-
-def consistent_field(ph: Any, mask: np.ndarray, b0_dir: Any, rad_per_ppm: float, snr: float, seed: int) -> np.ndarray:
-    """The local field of the true in-mask susceptibility plus the phantom's phase noise (rad)."""
-    mag = ph.magnitude if ph.magnitude.ndim == 3 else ph.magnitude[..., 0]
-    field = forward_field(np.where(mask, ph.chi_ppm, 0.0).astype(np.float32), ph.voxel_size, b0_dir) * rad_per_ppm
-    rel = np.maximum(mag / mag[mask].mean(), 0.05)
-    noise = np.random.default_rng(seed).standard_normal(mask.shape) / (snr * rel)
-    return np.where(mask, field + noise, 0.0).astype(np.float32)
 
 
 def run_seed(
@@ -111,16 +100,16 @@ def run_seed(
     if converged:
         variants.append((*CONVERGED_TOOLBOX, q.local_field))
     if consistent:
-        exact = consistent_field(ph, mask, q.parameters["b0_dir"], 1.0 / to_ppm, snr, seed)
+        exact = local_field(ph, mask, snr=snr, seed=seed)
         variants += [("consistent: toolbox", "toolbox", {}, exact), ("consistent: admm", "admm", {}, exact)]
     rows: list[dict[str, Any]] = []
     ref_map: np.ndarray | None = None
     ref_rel: dict[int, float] = {}
-    for name, solver, options, local_field in variants:
+    for name, solver, options, field_rad in variants:
         if name == "consistent: toolbox":
             ref_map = None  # the consistent-field rows compare with their own toolbox map
         t0 = time.perf_counter()
-        res = medi(local_field, mask, ph.voxel_size, solver=solver, **kw, **options)
+        res = medi(field_rad, mask, ph.voxel_size, solver=solver, **kw, **options)
         seconds = time.perf_counter() - t0
         chi = res.chi * np.float32(to_ppm)
         rel = relative_susceptibility(chi, ph.lesions, ph.tissue, mask=mask)
