@@ -16,7 +16,7 @@ from recon.errors import ReconInputError
 from recon.geometry import b0_direction_from_affine, voxel_size_from_affine
 from recon.mask import brain_mask, csf_mask, erode_mask
 from recon.metrics import nrmse, relative_susceptibility
-from recon.phantom import Phantom, make_phantom
+from recon.phantom import Phantom, local_field, make_phantom
 from recon.phase import phase_to_radians
 from recon.pipeline import QSMResult, qsm
 from recon.unwrap import laplacian_unwrap
@@ -36,6 +36,7 @@ __all__ = [
     "fit_echoes",
     "forward_field",
     "laplacian_unwrap",
+    "local_field",
     "make_phantom",
     "nrmse",
     "pdf",
