@@ -7,6 +7,7 @@ on a developer's machine: with ``QSMREVIEW_DEMO`` unset and ``DEBUG`` false, a r
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -168,6 +169,25 @@ USE_I18N = True
 USE_TZ = True
 
 # --- REST API ---------------------------------------------------------------------------------
+# Cache: per-process memory by default; a shared Redis (CACHE_URL) in production, so that the login
+# throttle counts requests across all web processes.
+CACHE_URL = env_str("CACHE_URL", "")
+if CACHE_URL and not CACHE_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL, got {CACHE_URL!r}")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        if CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+#: Token logins allowed per client address ("<n>/<second|minute|hour|day>"): password guessing.
+QSMREVIEW_LOGIN_RATE = env_str("QSMREVIEW_LOGIN_RATE", "10/minute")
+if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", QSMREVIEW_LOGIN_RATE):
+    raise ImproperlyConfigured(
+        f"QSMREVIEW_LOGIN_RATE must look like 10/minute (n/second|minute|hour|day), got {QSMREVIEW_LOGIN_RATE!r}"
+    )
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous request gets 401 with WWW-Authenticate, not 403.

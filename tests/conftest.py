@@ -7,4 +7,6 @@ pytest_plugins = [
     "tests.fixtures.nifti",
     "tests.fixtures.worker",
     "tests.fixtures.browser",
+    "tests.fixtures.cache",
 ]
+

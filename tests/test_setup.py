@@ -23,7 +23,8 @@ _PRINT_SETTINGS = (
     "print(json.dumps({'SECRET_KEY': settings.SECRET_KEY, 'DEBUG': settings.DEBUG, "
     "'ALLOWED_HOSTS': settings.ALLOWED_HOSTS, 'ENGINE': settings.DATABASES['default']['ENGINE'], "
     "'STORAGE': settings.STORAGES['default']['BACKEND'], "
-    "'SESSION_COOKIE_SECURE': settings.SESSION_COOKIE_SECURE}))"
+    "'SESSION_COOKIE_SECURE': settings.SESSION_COOKIE_SECURE, "
+    "'CACHE': settings.CACHES['default']['BACKEND'], 'LOGIN_RATE': settings.QSMREVIEW_LOGIN_RATE}))"
 )
 
 
@@ -82,6 +83,24 @@ def test_it_refuses_an_unknown_storage_backend(tmp_path: Path) -> None:
 def test_it_refuses_s3_storage_without_a_bucket(tmp_path: Path) -> None:
     message = _refused(_settings(tmp_path, SECRET_KEY="k", STORAGE_BACKEND="s3", S3_BUCKET=""))
     assert "STORAGE_BACKEND=s3 needs S3_BUCKET" in message
+
+
+def test_it_refuses_a_cache_that_is_not_redis(tmp_path: Path) -> None:
+    message = _refused(_settings(tmp_path, SECRET_KEY="k", CACHE_URL="memcached://cache:11211"))
+    assert "CACHE_URL must be a redis:// or rediss:// URL, got 'memcached://cache:11211'" in message
+
+
+@pytest.mark.parametrize("rate", ["10", "ten/minute", "0/minute", "10/fortnight"])
+def test_it_refuses_a_login_rate_it_cannot_read(tmp_path: Path, rate: str) -> None:
+    message = _refused(_settings(tmp_path, SECRET_KEY="k", QSMREVIEW_LOGIN_RATE=rate))
+    assert f"QSMREVIEW_LOGIN_RATE must look like 10/minute (n/second|minute|hour|day), got {rate!r}" in message
+
+
+def test_it_shares_the_cache_through_redis_when_asked(tmp_path: Path) -> None:
+    loaded = _loaded(_settings(tmp_path, SECRET_KEY="k", CACHE_URL="redis://cache:6379/2", QSMREVIEW_LOGIN_RATE="5/hour"))
+    assert loaded["CACHE"] == "django.core.cache.backends.redis.RedisCache"
+    assert loaded["LOGIN_RATE"] == "5/hour"
+    assert _loaded(_settings(tmp_path, SECRET_KEY="k"))["CACHE"] == "django.core.cache.backends.locmem.LocMemCache"
 
 
 def test_it_refuses_an_unreadable_secret_file(tmp_path: Path) -> None:

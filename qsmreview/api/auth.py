@@ -3,23 +3,52 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from qsmreview.studies.api.serializers import ErrorSerializer
+
+
+class LoginRateThrottle(SimpleRateThrottle):
+    """At most ``QSMREVIEW_LOGIN_RATE`` token requests per client address, right or wrong.
+
+    The rate is read at request time (not frozen at import like DRF's ``DEFAULT_THROTTLE_RATES``);
+    the counts live in the default cache, which is Redis in production (``CACHE_URL``).
+    """
+
+    scope = "login"
+
+    def get_rate(self) -> str:
+        return str(settings.QSMREVIEW_LOGIN_RATE)
+
+    def get_cache_key(self, request: Request, view: APIView) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class TokenObtainApi(ObtainAuthToken):
     """Returns the user's API token, creating it on first use (the same token until revoked)."""
 
+    throttle_classes = [LoginRateThrottle]
+
     @extend_schema(
         tags=["auth"],
         summary="Get an API token with a username and password",
         request=AuthTokenSerializer,
-        responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField()}),
+            400: ErrorSerializer,
+            429: ErrorSerializer,
+        },
         auth=[],
     )
-    def post(self, request: Request, *args, **kwargs) -> Response:
+    def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().post(request, *args, **kwargs)
