@@ -189,6 +189,9 @@ if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", QSM
     )
 
 REST_FRAMEWORK = {
+    # Client address for the login throttle: 0 trusts only REMOTE_ADDR (a client cannot pick its
+    # own X-Forwarded-For); behind N reverse proxies that set X-Forwarded-For, use N.
+    "NUM_PROXIES": env_int("QSMREVIEW_NUM_PROXIES", 0, minimum=0),
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: an anonymous request gets 401 with WWW-Authenticate, not 403.
         "rest_framework.authentication.TokenAuthentication",

@@ -1,8 +1,15 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
+
+from qsmreview.login_throttle import throttle_login
+
+# Both password pages share the token endpoint's attempt limit (qsmreview.login_throttle).
+admin.site.login = throttle_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/login/", throttle_login(auth_views.LoginView.as_view()), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("qsmreview.api.urls")),
     path("", include("qsmreview.processing.urls")),

@@ -5,33 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import APIView
 
+from qsmreview.login_throttle import LoginRateThrottle
 from qsmreview.studies.api.serializers import ErrorSerializer
-
-
-class LoginRateThrottle(SimpleRateThrottle):
-    """At most ``QSMREVIEW_LOGIN_RATE`` token requests per client address, right or wrong.
-
-    The rate is read at request time (not frozen at import like DRF's ``DEFAULT_THROTTLE_RATES``);
-    the counts live in the default cache, which is Redis in production (``CACHE_URL``).
-    """
-
-    scope = "login"
-
-    def get_rate(self) -> str:
-        return str(settings.QSMREVIEW_LOGIN_RATE)
-
-    def get_cache_key(self, request: Request, view: APIView) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
 class TokenObtainApi(ObtainAuthToken):
