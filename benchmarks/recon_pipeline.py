@@ -33,6 +33,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.grid import matrix_size  # noqa: E402
+
 FULL_SHAPE = (384, 384, 90)
 FULL_VOXEL = (0.47, 0.47, 1.0)
 DEFAULT_SIZES = "192x192x45,288x288x68,384x384x90"
@@ -149,12 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         kind, *rest = args.child
         if kind == "make":
-            _child_make(tuple(int(n) for n in rest[0].split("x")), Path(rest[1]))  # type: ignore[arg-type]
+            _child_make(matrix_size(rest[0]), Path(rest[1]))
         else:
             _child_run(Path(rest[0]), rest[1], Path(rest[2]))
         return 0
 
-    sizes = [tuple(int(n) for n in s.split("x")) for s in args.sizes.split(",")]
+    try:
+        sizes = [matrix_size(s) for s in args.sizes.split(",")]
+    except argparse.ArgumentTypeError as exc:
+        parser.error(f"--sizes: {exc}")
     if args.quick:
         sizes = sizes[:1]
     print(f"cores: {os.cpu_count()}  python {sys.version.split()[0]}  numpy {np.__version__}")

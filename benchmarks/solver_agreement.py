@@ -46,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.grid import matrix_size  # noqa: E402
 from recon.constants import GAMMA_HZ_PER_T  # noqa: E402
 from recon.inversion import medi  # noqa: E402
 from recon.metrics import nrmse, relative_susceptibility  # noqa: E402
@@ -142,7 +143,7 @@ def run_seed(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--size", default="128x128x40", help="phantom matrix, e.g. 128x128x40")
+    ap.add_argument("--size", type=matrix_size, default="128x128x40", help="phantom matrix, e.g. 128x128x40")
     ap.add_argument("--voxel", type=float, nargs=3, default=(1.41, 1.41, 2.25), help="voxel size in mm")
     ap.add_argument("--converged", action="store_true", help="also run the toolbox to convergence (slow)")
     ap.add_argument(
@@ -152,10 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--snr", type=float, default=50.0, help="phantom SNR (default 50)")
     args = ap.parse_args(argv)
-    shape = tuple(int(n) for n in args.size.lower().split("x"))
-    if len(shape) != 3:
-        ap.error("--size must look like 128x128x40")
-    print(f"phantom {args.size} at {args.voxel} mm, SNR {args.snr:g}, seeds {args.seeds}; reference: the toolbox solver on the image grid")
+    shape = args.size
+    print(f"phantom {'x'.join(map(str, shape))} at {args.voxel} mm, SNR {args.snr:g}, seeds {args.seeds}; reference: the toolbox solver on the image grid")
     print("NRMSE and lesion columns compare each map with the reference; 'deep' leaves out the")
     print(f"{EDGE_BAND:g}-voxel band along the eroded mask's edge (and lesions mostly inside it).")
     print(

@@ -15,7 +15,7 @@ from recon.echofit import EchoFit, fit_echoes
 from recon.errors import ReconInputError
 from recon.geometry import b0_direction_from_affine, voxel_size_from_affine
 from recon.mask import brain_mask, csf_mask, erode_mask
-from recon.metrics import nrmse, relative_susceptibility
+from recon.metrics import LesionAgreement, lesion_agreement, nrmse, relative_susceptibility
 from recon.phantom import Phantom, local_field, make_phantom
 from recon.phase import phase_to_radians
 from recon.pipeline import QSMResult, qsm
@@ -25,6 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EchoFit",
+    "LesionAgreement",
     "Phantom",
     "QSMResult",
     "ReconInputError",
@@ -36,6 +37,7 @@ __all__ = [
     "fit_echoes",
     "forward_field",
     "laplacian_unwrap",
+    "lesion_agreement",
     "local_field",
     "make_phantom",
     "nrmse",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recon.metrics import nrmse, relative_susceptibility
+from recon.metrics import lesion_agreement, nrmse, relative_susceptibility
 
 
 def test_nrmse_is_one_for_a_zero_image_and_zero_for_the_truth():
@@ -68,3 +68,48 @@ def test_it_ignores_other_lesions_in_the_ring():
     chi[5, 8, 5] = 9.0
     res = relative_susceptibility(chi, lesions, tissue)
     assert res[1] == pytest.approx(1.0)
+
+
+def _point_lesions(values: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-voxel WM lesions 6 voxels apart on a zero background: each contrast is its value."""
+    chi = np.zeros((8 * len(values), 12, 12))
+    lesions = np.zeros(chi.shape, np.int16)
+    for i, v in enumerate(values):
+        lesions[4 + 8 * i, 6, 6] = i + 1
+        chi[4 + 8 * i, 6, 6] = v
+    return chi, lesions, np.full(chi.shape, 3, np.uint8)
+
+
+def test_it_scores_lesion_contrasts_against_the_truth():
+    truth, lesions, tissue = _point_lesions([0.04, 0.02, -0.03, 0.005])
+    est, _, _ = _point_lesions([0.03, -0.01, -0.02, -0.002])
+    a = lesion_agreement(est, truth, lesions, tissue)
+    assert (a.n, a.n_strong) == (4, 3)  # 0.005 ppm is under the 0.01 ppm floor of the sign test
+    assert a.sign_fraction == pytest.approx(2 / 3)  # lesion 2 flipped
+    assert a.max_error == pytest.approx(0.03) and a.worst == 2
+    t, e = np.array([0.04, 0.02, -0.03, 0.005]), np.array([0.03, -0.01, -0.02, -0.002])
+    assert a.correlation == pytest.approx(np.corrcoef(t, e)[0, 1])
+    assert a.slope == pytest.approx(((t - t.mean()) * (e - e.mean())).sum() / ((t - t.mean()) ** 2).sum())
+    assert not a.meets()
+
+
+def test_it_gives_slope_one_and_full_marks_to_a_shifted_copy():
+    truth, lesions, tissue = _point_lesions([0.04, 0.02, -0.03])
+    a = lesion_agreement(truth + 0.1, truth, lesions, tissue)  # QSM's zero is arbitrary
+    assert a.sign_fraction == 1.0 and a.correlation == pytest.approx(1.0) and a.slope == pytest.approx(1.0)
+    assert a.max_error == pytest.approx(0.0, abs=1e-12) and a.meets()
+
+
+def test_it_scores_the_portions_of_a_mixed_lesion_apart():
+    chi = np.zeros((30, 20, 20))
+    tissue = np.full(chi.shape, 3, np.uint8)
+    tissue[15:] = 2
+    lesions = np.zeros(chi.shape, np.int16)
+    lesions[13:16, 9:11, 9:11] = 1
+    truth = chi.copy()
+    truth[13:15, 9:11, 9:11] = 0.03  # WM portion
+    truth[15:16, 9:11, 9:11] = -0.03  # GM portion
+    est = truth.copy()
+    est[15:16, 9:11, 9:11] = 0.01  # GM portion has the wrong sign
+    a = lesion_agreement(est, truth, lesions, tissue, portions=True)
+    assert a.n == 2 and a.sign_fraction == 0.5 and a.worst == (1, "gm") and a.max_error == pytest.approx(0.04)
