@@ -1,4 +1,4 @@
-"""MEDI dipole inversion on noiseless synthetic scenes with a known susceptibility."""
+"""MEDI dipole inversion on noiseless synthetic scenes and on phantoms, with a known susceptibility."""
 
 from __future__ import annotations
 
@@ -144,3 +144,28 @@ class TestBadInput:
     def test_it_rejects_a_bad_margin(self, scene: Scene, margin: object) -> None:
         with pytest.raises(ReconInputError, match="margin_mm must be"):
             medi(scene.field_rad, scene.mask, scene.voxel_size, margin_mm=margin)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_it_recovers_cortex_and_lesions_of_five_phantoms_from_their_own_local_field(seed: int) -> None:
+    # The field of each phantom's in-mask susceptibility plus SNR-50 phase noise: no background
+    # removal, so what is wrong is the inversion's. Measured (seeds 0-4): cortex - WM at 0.993-0.995
+    # of the truth, lesion correlation >= 0.9996, largest lesion error 0.0008-0.0015 ppm. Through
+    # the whole pipeline seed 3 misses the lesion criteria (docs/recon.md, accuracy).
+    from recon.constants import GAMMA_HZ_PER_T
+    from recon.mask import erode_mask
+    from recon.metrics import lesion_agreement
+    from recon.phantom import local_field, make_phantom
+
+    ph = make_phantom((96, 96, 48), (1.2, 1.3, 2.0), te=(0.0177,), snr=50.0, seed=seed)
+    mask = erode_mask(ph.brain_mask, ph.voxel_size, 2.5)
+    field = local_field(ph, mask, snr=50.0, seed=seed)
+    res = medi(field, mask, ph.voxel_size, magnitude=ph.magnitude, b0_dir=ph.b0_dir)
+    chi = res.chi / np.float32(2 * np.pi * GAMMA_HZ_PER_T * ph.b0 * ph.te[0] * 1e-6)
+    wm = (ph.tissue == 3) & (ph.lesions == 0) & mask
+    cortex = (ph.tissue == 2) & (ph.deep_grey == 0) & (ph.lesions == 0) & mask
+    true_c = ph.chi_ppm[cortex].mean() - ph.chi_ppm[wm].mean()
+    assert chi[cortex].mean() - chi[wm].mean() == pytest.approx(true_c, rel=0.05)
+    a = lesion_agreement(chi, ph.chi_ppm, ph.lesions, ph.tissue, mask=mask)
+    assert a.n_strong >= 8 and a.meets(sign_fraction=1.0, correlation=0.99), a
+    assert a.max_error <= 0.003, a
