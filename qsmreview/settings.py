@@ -181,7 +181,8 @@ CACHES = {
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
 }
-#: Token logins allowed per client address ("<n>/<second|minute|hour|day>"): password guessing.
+#: Password attempts per client address ("<n>/<second|minute|hour|day>") at the token endpoint, the
+#: login page and the admin login together (qsmreview.login_throttle): against password guessing.
 QSMREVIEW_LOGIN_RATE = env_str("QSMREVIEW_LOGIN_RATE", "10/minute")
 if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", QSMREVIEW_LOGIN_RATE):
     raise ImproperlyConfigured(
