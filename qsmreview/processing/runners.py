@@ -113,7 +113,8 @@ def run_qsm(job: Job, report: Report) -> dict[str, Any]:
             job=job,
             derived_from=used,
             b0_t=b0,
-            echo_times_s=te,
+            # One 3-D map fitted from every echo: it has no echo time of its own, so the row
+            # records none and provenance records the echo times it was fitted from.
             provenance=provenance(
                 job,
                 used,
@@ -121,7 +122,7 @@ def run_qsm(job: Job, report: Report) -> dict[str, Any]:
                 unit="ppm",
                 timings_s={k: round(float(v), 3) for k, v in result.timings.items()},
                 b0_t=b0,
-                echo_times_s=te,
+                fitted_echo_times_s=te,
             ),
         )
     return {"series": [out.pk], "timings_s": {k: round(float(v), 3) for k, v in result.timings.items()}}
