@@ -43,3 +43,18 @@ def test_it_serves_the_schema_and_the_swagger_page(client):
     assert "multipart/form-data" in paths["/api/v1/series/"]["post"]["requestBody"]["content"]
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
+
+
+def test_the_docs_page_loads_its_assets_from_our_static_files_only(client):
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    html = client.get("/api/docs/").content.decode()
+
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, html[:500]
+    for url in assets:
+        assert url.startswith("/static/"), f"{url} is not one of our static files (offline docs)"
+        assert finders.find(url.removeprefix("/static/")), f"{url} is not in the static files"
+    assert "cdn" not in html.lower() and "@latest" not in html
