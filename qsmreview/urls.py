@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from qsmreview.login_throttle import throttle_login
+from qsmreview.web.password_reset import PasswordResetView
 
 # Both password pages share the token endpoint's attempt limit (qsmreview.login_throttle).
 admin.site.login = throttle_login(admin.site.login)  # type: ignore[method-assign]
@@ -10,6 +11,7 @@ admin.site.login = throttle_login(admin.site.login)  # type: ignore[method-assig
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", throttle_login(auth_views.LoginView.as_view()), name="login"),
+    path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("qsmreview.api.urls")),
     path("", include("qsmreview.processing.urls")),
