@@ -135,7 +135,7 @@ def test_it_puts_one_subjects_structural_scans_on_their_own_grid() -> None:
 def test_it_hides_qsm_and_lesion_truth_from_raters_but_not_from_the_pi() -> None:
     from django.contrib.auth import get_user_model
 
-    from qsmreview.studies.selectors import series_visible_to
+    from qsmreview.access import series_visible_to
 
     _load()
     users = get_user_model().objects

@@ -1,6 +1,6 @@
-"""Access checks shared by the API views; the rules themselves live in ``studies.selectors``.
+"""Access checks shared by the API views; the rules themselves live in ``qsmreview.access``.
 
-Reads are scoped by the selectors' querysets, so an object the user may not see is simply not
+Reads are scoped by :mod:`qsmreview.access`'s querysets, so an object the user may not see is simply not
 found (404, as if it did not exist). Writes need a role on top: these checks answer 403 to a user
 who can see the object but may not change it. Both raise domain errors, so every refusal has the
 same ``{"detail", "code"}`` body.
@@ -14,7 +14,7 @@ from django.db.models import Model, QuerySet
 
 from qsmreview.errors import Forbidden, NotFound
 from qsmreview.studies.models import Role, Series, Session, Study, Subject
-from qsmreview.studies.selectors import can_manage_study, role_in_study
+from qsmreview.access import can_manage_study, role_in_study
 
 
 def study_of(obj: Model) -> Study:

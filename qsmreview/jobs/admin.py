@@ -1,4 +1,8 @@
-"""The jobs in Django's admin: read-mostly, with cancel and retry as actions."""
+"""The jobs in Django's admin: read-only, with cancel and retry as actions (through the services).
+
+Staff who are not superusers see only the jobs of the studies they administer; jobs that belong
+to no study (self-tests without a study) are the superusers' alone.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from django.http import HttpRequest
 from qsmreview.errors import DomainError
 from qsmreview.jobs.models import Job
 from qsmreview.jobs.services import job_cancel, job_retry
+from qsmreview.studies.admin import StudyScopedAdmin, scoped_filter
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(StudyScopedAdmin):
+    study_path = "study"
     list_display = ("id", "kind", "status", "progress", "stage", "study", "session", "worker", "attempts", "created_at", "finished_at")
-    list_filter = ("status", "kind", "study")
+    list_filter = ("status", "kind", scoped_filter("study"))
     search_fields = ("id", "kind", "stage", "error", "worker", "dedupe_key")
     date_hierarchy = "created_at"
     list_select_related = ("study", "session__subject")
@@ -24,6 +30,12 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # jobs are submitted through services, which check kinds and duplicates
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a job is the record of what made its outputs
+
+    def _study_of(self, obj):
+        return obj.study  # may be None: only superusers (who pass before this) see those
 
     def _each(self, request: HttpRequest, queryset: QuerySet[Job], action, verb: str) -> None:
         done = 0

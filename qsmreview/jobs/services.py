@@ -25,12 +25,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from qsmreview.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from qsmreview.errors import Conflict, DomainError, ValidationFailed
 from qsmreview.jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from qsmreview.jobs.heartbeat import Heartbeat
 from qsmreview.jobs.runners import JobCancelled, JobLost, Reporter, get_job_kind
 from qsmreview.studies.models import Session, Study
-from qsmreview.studies.selectors import can_manage_study
+from qsmreview.access import Actor, require_manage, require_superuser, user_or_none
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +47,14 @@ def job_submit(
     parameters: dict[str, Any] | None = None,
     study: Study | None = None,
     session: Session | None = None,
-    created_by=None,
+    by: Actor,
     dedupe_key: str = "",
     retry_of: Job | None = None,
 ) -> Job:
     """Record a queued job and send it to the workers when the transaction commits.
 
-    Rights are the caller's business (the owning app's service checks them); this checks the
-    kind and the parameters, and refuses duplicates.
+    Only the study's admins (for a job with no study: superusers) may submit; this also checks
+    the kind and the parameters, and refuses duplicates.
 
     Parameters
     ----------
@@ -68,9 +68,13 @@ def job_submit(
     dedupe_key
         Equal for two submissions that would do the same work: a second one is refused while
         the first is queued or running.
+    by
+        The acting user, recorded as the job's creator (a system actor records none).
 
     Raises
     ------
+    Forbidden
+        ``by`` may not run jobs in this study.
     ValidationFailed
         Unknown kind, parameters not a JSON object, or parameters refused by the kind.
     Conflict
@@ -89,6 +93,7 @@ def job_submit(
             study = session.subject.study
         elif study.pk != session_study_id:
             raise ValidationFailed("the session belongs to another study", field="session")
+    _require_job_rights(study.pk if study is not None else None, by, "submit")
     if len(dedupe_key) > 200:
         raise ValidationFailed("dedupe_key is longer than 200 characters", field="dedupe_key")
 
@@ -100,7 +105,7 @@ def job_submit(
                 parameters=parameters,
                 study=study,
                 session=session,
-                created_by=created_by,
+                created_by=user_or_none(by),
                 dedupe_key=dedupe_key,
                 retry_of=retry_of,
                 celery_task_id=task_id,
@@ -136,14 +141,11 @@ def _send(job_id: int, task_id: str) -> None:
 # --- cancelling and retrying --------------------------------------------------------------------
 
 
-def _require_manager(job: Job, by, action: str) -> None:
-    allowed = (
-        can_manage_study(by, job.study_id)
-        if job.study_id is not None
-        else bool(getattr(by, "is_superuser", False))
-    )
-    if not allowed:
-        raise Forbidden(f"only the study's admins can {action} jobs")
+def _require_job_rights(study_id: int | None, by: Actor, action: str) -> None:
+    if study_id is None:
+        require_superuser(by, f"{action} jobs that belong to no study")
+    else:
+        require_manage(by, study_id, f"{action} jobs")
 
 
 def job_cancel(*, job: Job, by) -> Job:
@@ -159,7 +161,7 @@ def job_cancel(*, job: Job, by) -> Job:
     Conflict
         The job has already finished.
     """
-    _require_manager(job, by, "cancel")
+    _require_job_rights(job.study_id, by, "cancel")
     now = timezone.now()
     cancelled_queued = Job.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
         status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, stage="cancelled before it started"
@@ -188,7 +190,7 @@ def job_retry(*, job: Job, by) -> Job:
     Conflict
         The job has not failed nor been cancelled, or an identical job is queued or running.
     """
-    _require_manager(job, by, "retry")
+    _require_job_rights(job.study_id, by, "retry")
     if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED):
         raise Conflict(f"only failed or cancelled jobs can be retried; job #{job.pk} is {job.status}")
     return job_submit(
@@ -196,7 +198,7 @@ def job_retry(*, job: Job, by) -> Job:
         parameters=job.parameters,
         study=job.study,
         session=job.session,
-        created_by=by,
+        by=by,
         dedupe_key=job.dedupe_key,
         retry_of=job,
     )

@@ -23,6 +23,7 @@ from qsmreview.jobs.models import Job
 from qsmreview.jobs.runners import register_job_kind
 from qsmreview.processing import inputs
 from qsmreview.studies.models import Series, SeriesKind, Space
+from qsmreview.access import system
 from qsmreview.studies.services.series import series_create_derived
 from qsmreview.studies.storage import series_local_path
 
@@ -106,6 +107,7 @@ def run_qsm(job: Job, report: Report) -> dict[str, Any]:
     used = [src.magnitude, *src.phases, *([src.brain_mask] if src.brain_mask else [])]
     with transaction.atomic():
         out = series_create_derived(
+            by=system(f"job #{job.pk}"),
             session=session,
             kind=SeriesKind.QSM,
             data=result.chi_ppm.astype(np.float32),
@@ -141,6 +143,7 @@ def run_brain_mask(job: Job, report: Report) -> dict[str, Any]:
     report(0.9, "storing mask")
     with transaction.atomic():
         out = series_create_derived(
+            by=system(f"job #{job.pk}"),
             session=job.session,
             kind=SeriesKind.BRAIN_MASK,
             data=mask.astype(np.uint8),
@@ -180,6 +183,7 @@ def run_coregister(job: Job, report: Report) -> dict[str, Any]:
     with transaction.atomic():
         for src, reg in results:
             out = series_create_derived(
+                by=system(f"job #{job.pk}"),
                 session=session,
                 kind=src.kind,
                 label=src.label,
@@ -241,6 +245,7 @@ def run_tissue(job: Job, report: Report) -> dict[str, Any]:
     report(0.95, "storing tissue labels")
     with transaction.atomic():
         out = series_create_derived(
+            by=system(f"job #{job.pk}"),
             session=session,
             kind=SeriesKind.TISSUE,
             data=np.asarray(labels, dtype=np.uint8),

@@ -8,7 +8,7 @@ from qsmreview.errors import NotFound
 from qsmreview.jobs.models import Job
 from qsmreview.processing.services import PROCESSING_KINDS
 from qsmreview.studies.models import Series, SeriesKind, Session, Study
-from qsmreview.studies.selectors import can_see_unblinded, jobs_visible_to, studies_visible_to
+from qsmreview.access import can_see_unblinded, jobs_visible_to, studies_visible_to
 
 
 @dataclass

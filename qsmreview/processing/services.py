@@ -15,13 +15,13 @@ from typing import Any
 
 from django.db import transaction
 
-from qsmreview.errors import Conflict, Forbidden, ValidationFailed
+from qsmreview.errors import Conflict, ValidationFailed
 from qsmreview.jobs.models import Job
 from qsmreview.jobs.services import job_submit
 from qsmreview.processing import inputs
 from qsmreview.processing.protocol import qsm_parameters
 from qsmreview.studies.models import Session, Study
-from qsmreview.studies.selectors import can_manage_study
+from qsmreview.access import Actor, require_manage
 
 QSM = "qsm"
 COREGISTER = "coregister"
@@ -71,19 +71,18 @@ def _dedupe_key(kind: str, session: Session, params: dict[str, Any]) -> str:
 
 
 def processing_submit(
-    *, session: Session, kind: str, by, parameters: dict[str, Any] | None = None
+    *, session: Session, kind: str, by: Actor, parameters: dict[str, Any] | None = None
 ) -> Job:
     """Queue one processing job of ``kind`` for ``session``; only the study's admins may."""
     study = session.subject.study
-    if not can_manage_study(by, study):
-        raise Forbidden("only the study's admins can run processing jobs")
+    require_manage(by, study, "run processing jobs")
     params = _parameters(kind, session, parameters)
     return job_submit(
         kind=kind,
         parameters=params,
         study=study,
         session=session,
-        created_by=by,
+        by=by,
         dedupe_key=_dedupe_key(kind, session, params),
     )
 
@@ -95,15 +94,14 @@ class BatchResult:
 
 
 def processing_submit_study(
-    *, study: Study, kind: str, by, parameters: dict[str, Any] | None = None
+    *, study: Study, kind: str, by: Actor, parameters: dict[str, Any] | None = None
 ) -> BatchResult:
     """Queue ``kind`` for every session of the study that has its inputs.
 
     Sessions that lack inputs, or already have an identical job queued or running, are skipped
     with the reason; the others are submitted, each as its own job.
     """
-    if not can_manage_study(by, study):
-        raise Forbidden("only the study's admins can run processing jobs")
+    require_manage(by, study, "run processing jobs")
     if kind not in PROCESSING_KINDS:
         raise ValidationFailed(
             f"unknown processing kind {kind!r}; use one of {', '.join(PROCESSING_KINDS)}", field="kind"

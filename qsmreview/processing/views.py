@@ -14,7 +14,7 @@ from qsmreview.errors import DomainError, NotFound
 from qsmreview.processing.selectors import OVERVIEW_KINDS, processing_overview, processing_study_for
 from qsmreview.processing.services import PROCESSING_KINDS, processing_submit, processing_submit_study
 from qsmreview.studies.models import SeriesKind
-from qsmreview.studies.selectors import can_manage_study, sessions_visible_to
+from qsmreview.access import can_manage_study, sessions_visible_to
 
 KIND_TITLES = {
     "coregister": "Coregister",

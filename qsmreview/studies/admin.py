@@ -1,12 +1,15 @@
 """Studies, members, subjects, sessions and series in Django's admin.
 
 Access: superusers see everything; other staff see and edit only the studies they administer
-(:func:`~qsmreview.studies.selectors.studies_managed_by`) and may create studies (becoming
-their admin). The Series "add" page is the web upload: a form whose ``clean`` hands the
-uploaded temporary file to :func:`~qsmreview.studies.services.series.series_create_from_file`,
-so every validation message appears on the form and a refused file stores nothing. Stored series
-are immutable: their pages are read-only; blinding and which version is current change through
-the list's actions.
+(:func:`~qsmreview.access.studies_managed_by`), and every list, filter and choice list is limited
+to those studies. Staff may create studies (becoming their admin).
+
+Every write goes through the services, which check the acting user: the forms call the service
+in ``clean`` (:class:`ServiceForm`), so the service's messages appear on the form and a refused
+change stores nothing. The Series "add" page is the web upload: its form hands the uploaded
+temporary file to :func:`~qsmreview.studies.services.series.series_create_from_file`. Stored
+series are immutable: their pages are read-only; blinding and which version is current change
+through the list's actions.
 """
 
 from __future__ import annotations
@@ -16,20 +19,74 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
+from qsmreview.access import can_create_study, studies_managed_by
 from qsmreview.errors import DomainError
 from qsmreview.studies.models import Membership, Series, SeriesKind, Session, Space, Study, Subject
-from qsmreview.studies.selectors import can_create_study, studies_managed_by
 from qsmreview.studies.services.series import series_create_from_file, series_set_current
-from qsmreview.studies.services.studies import membership_set, series_update
+from qsmreview.studies.services.studies import (
+    SESSION_FIELDS,
+    STUDY_FIELDS,
+    SUBJECT_FIELDS,
+    membership_is_last_admin,
+    membership_remove,
+    membership_set,
+    series_update,
+    session_create,
+    session_update,
+    study_create,
+    study_delete,
+    study_update,
+    subject_create,
+    subject_update,
+)
 from qsmreview.studies.uploads import UploadTooLarge, too_large_response, uploaded_file_path
 
 
 def _is_super(request: HttpRequest) -> bool:
     return bool(request.user.is_active and request.user.is_superuser)
+
+
+def scoped_filter(path: str) -> tuple[str, type[admin.RelatedOnlyFieldListFilter]]:
+    """A list filter on a related object that offers only the values in the admin's own rows.
+
+    Django's default related filter lists every object of the related model (every study name in
+    the database); this one lists those of the rows the user may see.
+    """
+    return (path, admin.RelatedOnlyFieldListFilter)
+
+
+class ServiceForm(forms.ModelForm):
+    """A model form that writes through a service, called from ``clean``.
+
+    Subclasses implement :meth:`store` (create or update through a service, with ``self.user`` as
+    the acting user). A service's refusal becomes a form error; on success the stored object
+    replaces ``self.instance`` and the admin's ``save_form`` returns it.
+    """
+
+    #: set by :meth:`ServiceAdmin.get_form`: the acting user
+    user: Any = None
+
+    def store(self, data: dict[str, Any]) -> Model:
+        raise NotImplementedError
+
+    def changes(self, data: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+        return {name: data[name] for name in self.changed_data if name in allowed and name in data}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            with transaction.atomic():
+                self.instance = self.store(data)
+        except DomainError as exc:
+            self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
 
 
 class StudyScopedAdmin(admin.ModelAdmin):
@@ -56,7 +113,8 @@ class StudyScopedAdmin(admin.ModelAdmin):
             return False
         if obj is None:
             return self._managed(request).exists()
-        return self._managed(request).filter(pk=self._study_of(obj).pk).exists()
+        study = self._study_of(obj)
+        return study is not None and self._managed(request).filter(pk=study.pk).exists()
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         qs = super().get_queryset(request)
@@ -92,33 +150,59 @@ class StudyScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ServiceAdmin(StudyScopedAdmin):
+    """Saves through the form's service call (:class:`ServiceForm`), never through the ORM."""
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs: Any):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
+    def save_form(self, request: HttpRequest, form: forms.Form, change: bool) -> Model:
+        return form.instance  # stored by the service during validation
+
+    def save_model(self, request: HttpRequest, obj: Model, form: forms.Form, change: bool) -> None:
+        pass
+
+    def save_related(self, request: HttpRequest, form: forms.Form, formsets, change: bool) -> None:
+        # No many-to-many fields, and inlines are read-only: nothing to write. The change message
+        # still reads what each formset saved.
+        for formset in formsets:
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+
+
 # --- studies ---------------------------------------------------------------------------------
 
 
 class MembershipInline(admin.TabularInline):
+    """The study's members, read-only: members change on the Memberships page (the service)."""
+
     model = Membership
-    extra = 1
-    raw_id_fields = ("user",)
+    extra = 0
     fields = ("user", "role", "created_at")
-    readonly_fields = ("created_at",)
+    readonly_fields = ("user", "role", "created_at")
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return True  # the study's own permission decides
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return True
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return True
+        return False
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return True
 
 
-class StudyForm(forms.ModelForm):
+class StudyForm(ServiceForm):
     class Meta:
         model = Study
         fields = ["name", "description", "field_strength_t", "protocol"]
+
+    def store(self, data: dict[str, Any]) -> Study:
+        if self.instance.pk is None:
+            return study_create(by=self.user, **{k: data[k] for k in self.Meta.fields if k in data})
+        return study_update(study=self.instance, by=self.user, **self.changes(data, STUDY_FIELDS))
 
     def clean_protocol(self) -> dict:
         from qsmreview.processing.protocol import qsm_parameters
@@ -134,7 +218,7 @@ class StudyForm(forms.ModelForm):
 
 
 @admin.register(Study)
-class StudyAdmin(StudyScopedAdmin):
+class StudyAdmin(ServiceAdmin):
     form = StudyForm
     list_display = ("name", "field_strength_t", "created_by", "created_at")
     search_fields = ("name", "description")
@@ -147,45 +231,35 @@ class StudyAdmin(StudyScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return _is_super(request)  # deleting a study deletes all its data
 
-    def save_model(self, request: HttpRequest, obj: Study, form: forms.Form, change: bool) -> None:
-        if not change:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+    def delete_model(self, request: HttpRequest, obj: Study) -> None:
+        study_delete(study=obj, by=request.user)
 
-    def save_related(self, request: HttpRequest, form: forms.Form, formsets, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        if not change and not _is_super(request):
-            # The creator administers the new study (else they could not see it).
-            Membership.objects.update_or_create(
-                study=form.instance, user=request.user, defaults={"role": "admin"}
-            )
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Study]) -> None:
+        for study in queryset:
+            study_delete(study=study, by=request.user)
 
 
-class MembershipForm(forms.ModelForm):
+class MembershipForm(ServiceForm):
     class Meta:
         model = Membership
         fields = ("study", "user", "role")
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
+    def store(self, data: dict[str, Any]) -> Membership:
         current = self.instance
-        if current.pk and current.role == "admin" and data.get("role") != "admin":
-            others = Membership.objects.filter(study=current.study, role="admin").exclude(pk=current.pk)
-            if not others.exists():
-                raise forms.ValidationError(
-                    f"{current.user.get_username()} is the study's only admin; make another member admin first"
-                )
-        return data
+        study = current.study if current.pk else data["study"]
+        user = current.user if current.pk else data["user"]
+        membership, _ = membership_set(study=study, by=self.user, user=user, role=data["role"])
+        return membership
 
 
 @admin.register(Membership)
-class MembershipAdmin(StudyScopedAdmin):
-    """Members one by one; writes go through the membership service (the study keeps an admin)."""
+class MembershipAdmin(ServiceAdmin):
+    """Members one by one, through the membership service (which keeps the study an admin)."""
 
     study_path = "study"
     form = MembershipForm
     list_display = ("user", "study", "role", "created_at")
-    list_filter = ("study", "role")
+    list_filter = (scoped_filter("study"), "role")
     search_fields = ("user__username",)
     raw_id_fields = ("user",)
     list_select_related = ("study", "user")
@@ -193,33 +267,77 @@ class MembershipAdmin(StudyScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
         return ("study", "user") if obj is not None else ()
 
-    def save_model(self, request: HttpRequest, obj: Membership, form, change: bool) -> None:
-        membership, _ = membership_set(study=obj.study, by=request.user, user=obj.user, role=obj.role)
-        obj.pk = membership.pk
-
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        if obj is not None and obj.role == "admin":
-            if not Membership.objects.filter(study=obj.study, role="admin").exclude(pk=obj.pk).exists():
-                return False  # the study's last admin stays
+        if obj is not None and membership_is_last_admin(obj):
+            return False  # the service would refuse: the study keeps an admin
         return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        membership_remove(study=obj.study, by=request.user, user=obj.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("study", "user"):
+            try:
+                membership_remove(study=membership.study, by=request.user, user=membership.user)
+            except DomainError as exc:
+                self.message_user(request, f"{membership}: {exc.message}", messages.WARNING)
+
+
+class SubjectForm(ServiceForm):
+    class Meta:
+        model = Subject
+        fields = ["study", "code", *sorted(SUBJECT_FIELDS - {"code"})]
+
+    def store(self, data: dict[str, Any]) -> Subject:
+        if self.instance.pk is None:
+            # An empty optional field (None) keeps the model's default (e.g. extra = {}).
+            fields = {k: data[k] for k in SUBJECT_FIELDS - {"code"} if data.get(k) is not None}
+            return subject_create(study=data["study"], by=self.user, code=data["code"], **fields)
+        return subject_update(subject=self.instance, by=self.user, **self.changes(data, SUBJECT_FIELDS))
 
 
 @admin.register(Subject)
-class SubjectAdmin(StudyScopedAdmin):
+class SubjectAdmin(ServiceAdmin):
     study_path = "study"
+    form = SubjectForm
     list_display = ("code", "study", "sex", "age_years", "phenotype", "disease_duration_years")
-    list_filter = ("study", "phenotype", "sex")
+    list_filter = (scoped_filter("study"), "phenotype", "sex")
     search_fields = ("code", "notes")
     list_select_related = ("study",)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        return ("study",) if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # a subject's scans are immutable study data
+
+
+class SessionForm(ServiceForm):
+    class Meta:
+        model = Session
+        fields = ["subject", "label", *sorted(SESSION_FIELDS - {"label"})]
+
+    def store(self, data: dict[str, Any]) -> Session:
+        if self.instance.pk is None:
+            fields = {k: data[k] for k in SESSION_FIELDS - {"label"} if data.get(k) is not None}
+            return session_create(subject=data["subject"], by=self.user, label=data["label"], **fields)
+        return session_update(session=self.instance, by=self.user, **self.changes(data, SESSION_FIELDS))
+
 
 @admin.register(Session)
-class SessionAdmin(StudyScopedAdmin):
+class SessionAdmin(ServiceAdmin):
     study_path = "subject__study"
+    form = SessionForm
     list_display = ("__str__", "label", "scan_date", "scanner", "field_strength_t")
-    list_filter = ("subject__study",)
+    list_filter = (scoped_filter("subject__study"),)
     search_fields = ("subject__code", "label", "scanner")
     list_select_related = ("subject__study",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        return ("subject",) if obj is not None else ()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # a session's scans are immutable study data
 
 
 # --- series: the upload form -----------------------------------------------------------------
@@ -290,7 +408,7 @@ class SeriesUploadForm(forms.Form):
                     kind=data["kind"],
                     path=path,
                     original_filename=upload.name,
-                    uploaded_by=self.user,
+                    by=self.user,
                     label=data.get("label") or "",
                     space=data.get("space") or None,
                     echo_times_s=data.get("echo_times_s"),
@@ -308,7 +426,7 @@ class SeriesUploadForm(forms.Form):
 class SeriesAdmin(StudyScopedAdmin):
     study_path = "session__subject__study"
     list_display = ("id", "session", "kind", "label", "space", "version", "is_current", "blinded", "shape", "created_at")
-    list_filter = ("kind", "space", "is_current", "blinded", "session__subject__study")
+    list_filter = ("kind", "space", "is_current", "blinded", scoped_filter("session__subject__study"))
     search_fields = ("session__subject__code", "label", "original_filename", "sha256")
     list_select_related = ("session__subject__study",)
     actions = ["make_current", "blind", "unblind"]
@@ -382,7 +500,7 @@ class SeriesAdmin(StudyScopedAdmin):
 
     @admin.action(description="Make the selected versions current")
     def make_current(self, request: HttpRequest, queryset: QuerySet[Series]) -> None:
-        self._each(request, queryset, lambda s: series_set_current(series=s), "Made current")
+        self._each(request, queryset, lambda s: series_set_current(series=s, by=request.user), "Made current")
 
     @admin.action(description="Blind the selected series (hide from raters)")
     def blind(self, request: HttpRequest, queryset: QuerySet[Series]) -> None:

@@ -49,10 +49,12 @@ import nibabel as nib
 import numpy as np
 from django.db.models import Q
 
-from qsmreview.errors import DomainError
+from qsmreview.access import Actor, require_manage
+from qsmreview.errors import DomainError, ValidationFailed
 from qsmreview.studies import nifti
 from qsmreview.studies.models import Phenotype, Series, SeriesKind, Session, Sex, Study, Subject
 from qsmreview.studies.services.series import series_create_from_file
+from qsmreview.studies.services.studies import session_create, subject_create
 from qsmreview.studies.storage import sha256_of_path
 
 WMN_ACQ = frozenset({"wmn", "wmnulled", "wmnull"})
@@ -444,8 +446,8 @@ def import_bids(
     root: Path | str,
     *,
     study: Study,
+    by: Actor,
     dry_run: bool = False,
-    uploaded_by: Any = None,
     progress: Callable[[Iterable[Item]], Iterable[Item]] | None = None,
 ) -> ImportReport:
     """Import the anatomical series of a BIDS dataset into ``study``.
@@ -454,9 +456,10 @@ def import_bids(
     ----------
     root : the dataset folder (holding ``sub-*`` and optionally ``participants.tsv``).
     study : the target study.
+    by : the acting user (an admin of ``study``) or a system actor (``manage.py import_bids``);
+        every write goes through the services, which check it.
     dry_run : validate the files and report what would happen; write nothing. (Grid checks
         against series stored in the database are not made in a dry run.)
-    uploaded_by : the user recorded as uploader, if any.
     progress : wraps the iteration over items (e.g. ``tqdm``).
 
     Returns
@@ -464,6 +467,7 @@ def import_bids(
     ImportReport
         Imported series and skipped files with their reason.
     """
+    require_manage(by, study, "import data")
     root = Path(root).resolve()
     if not root.is_dir():
         raise DomainError(f"{root} is not a folder")
@@ -477,7 +481,7 @@ def import_bids(
         if subject is None:
             report.subjects_created.append(code)
             if not dry_run:
-                subject = Subject.objects.create(study=study, code=code, **participants.get(code, {}))
+                subject = _subject_create(study, by, code, participants.get(code, {}), report)
         subjects[code] = subject
     sessions: dict[tuple[str, str], Session | None] = {}
     iterable: Iterable[Item] = progress(items) if progress else items
@@ -489,19 +493,35 @@ def import_bids(
             if session is None:
                 report.sessions_created.append(f"sub-{item.subject}/ses-{item.session}")
                 if not dry_run:
-                    session = Session.objects.create(
+                    session = session_create(
                         subject=subject,
+                        by=by,
                         label=item.session,
                         field_strength_t=item.b0_t or study.field_strength_t,
                     )
             sessions[key] = session
         session = sessions[key]
-        _import_item(root, item, session, report, dry_run=dry_run, uploaded_by=uploaded_by)
+        _import_item(root, item, session, report, dry_run=dry_run, by=by)
     return report
 
 
+def _subject_create(
+    study: Study, by: Actor, code: str, fields: dict[str, Any], report: ImportReport
+) -> Subject:
+    """Create the subject with its participants.tsv fields; without them if they are refused."""
+    try:
+        return subject_create(study=study, by=by, code=code, **fields)
+    except ValidationFailed as exc:
+        if not fields:
+            raise
+        report.skipped.append(
+            Skipped("participants.tsv", "invalid", f"sub-{code}: {exc.message}; subject created without these fields")
+        )
+        return subject_create(study=study, by=by, code=code)
+
+
 def _import_item(
-    root: Path, item: Item, session: Session | None, report: ImportReport, *, dry_run: bool, uploaded_by: Any
+    root: Path, item: Item, session: Session | None, report: ImportReport, *, dry_run: bool, by: Actor
 ) -> None:
     source = _source_sha256(item)
     if session is not None and session.pk and (existing := _already_imported(session, item, source)):
@@ -536,7 +556,7 @@ def _import_item(
                     kind=item.kind,
                     path=path,
                     original_filename=original,
-                    uploaded_by=uploaded_by,
+                    by=by,
                     label=item.label,
                     echo_times_s=item.echo_times_s,
                     b0_t=item.b0_t,

@@ -356,7 +356,7 @@ def _store(*, session: Session, by: AbstractBaseUser, vol: _Volume, provenance: 
         "session": session,
         "path": path,
         "original_filename": name,
-        "uploaded_by": by,
+        "by": by,
         "kind": vol.kind,
         "label": vol.label,
     }

@@ -1,6 +1,6 @@
 """Server-rendered pages: the user's studies, one study's data, and the live jobs page.
 
-Every page reads through :mod:`qsmreview.studies.selectors`; a study the user cannot see is 404.
+Every page reads through :mod:`qsmreview.access`; a study the user cannot see is 404.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from qsmreview.jobs.demo_kinds import SELFTEST
 from qsmreview.jobs.models import JobStatus
 from qsmreview.jobs.services import job_submit, jobs_sweep_stale_if_due
 from qsmreview.studies.models import Membership
-from qsmreview.studies.selectors import (
+from qsmreview.access import (
     can_manage_study,
     can_see_unblinded,
     jobs_visible_to,
@@ -135,7 +135,7 @@ def jobs_submit_selftest(request: HttpRequest) -> HttpResponse:
             raise Forbidden("only the study's admins can submit jobs")
         steps = request.POST.get("steps", "").strip()
         params = {"steps": int(steps)} if steps.isdigit() else {}
-        job = job_submit(kind=SELFTEST, parameters=params, study=study, created_by=request.user)
+        job = job_submit(kind=SELFTEST, parameters=params, study=study, by=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

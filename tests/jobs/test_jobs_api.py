@@ -7,11 +7,14 @@ from collections.abc import Iterator
 import pytest
 from rest_framework.test import APIClient
 
+from qsmreview.access import system
 from qsmreview.jobs import runners
 from qsmreview.jobs.models import Job, JobStatus
 from qsmreview.jobs.runners import register_job_kind
 from qsmreview.jobs.services import job_submit
 from qsmreview.studies.models import Series
+
+SYSTEM = system("tests")
 
 QUICK = {"steps": 2, "step_seconds": 0.01}
 
@@ -25,12 +28,12 @@ def client_for(user) -> APIClient:
 
 @pytest.fixture
 def job(study, session, admin) -> Job:
-    return job_submit(kind="selftest", parameters=QUICK, study=study, session=session, created_by=admin)
+    return job_submit(kind="selftest", parameters=QUICK, study=study, session=session, by=admin)
 
 
 @pytest.fixture
 def other_job(other_study, other_admin) -> Job:
-    return job_submit(kind="selftest", parameters=QUICK, study=other_study, created_by=other_admin)
+    return job_submit(kind="selftest", parameters=QUICK, study=other_study, by=other_admin)
 
 
 def finished(job: Job, status: str, **fields) -> Job:
@@ -67,7 +70,7 @@ def test_it_refuses_anonymous_callers(job) -> None:
 
 
 def test_it_filters_by_status_kind_study_and_session(job, session, study, superuser, other_job) -> None:
-    failed = finished(job_submit(kind="selftest", parameters=QUICK, study=study), JobStatus.FAILED)
+    failed = finished(job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study), JobStatus.FAILED)
     client = client_for(superuser)
 
     def ids(query: str) -> set[int]:

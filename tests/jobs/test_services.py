@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
 
+from qsmreview.access import system
 from qsmreview.errors import Conflict, Forbidden, ValidationFailed
 from qsmreview.jobs import runners
 from qsmreview.jobs.models import Job, JobStatus
@@ -24,6 +25,8 @@ from qsmreview.jobs.services import (
     jobs_sweep_stale,
 )
 from tests.fixtures.worker import TEST_QUEUE
+
+SYSTEM = system("tests")
 
 QUICK = {"steps": 2, "step_seconds": 0.01}
 
@@ -39,7 +42,7 @@ def temporary_kinds() -> Iterator[None]:
 
 
 def submit(study, admin, **params) -> Job:
-    return job_submit(kind="selftest", parameters={**QUICK, **params}, study=study, created_by=admin)
+    return job_submit(kind="selftest", parameters={**QUICK, **params}, study=study, by=admin)
 
 
 def running(job: Job, *, attempts: int = 1, heartbeat_age_s: float = 0.0, worker: str = "w1@host") -> Job:
@@ -74,49 +77,49 @@ def test_it_refuses_to_register_a_kind_twice(temporary_kinds: None) -> None:
 
 def test_it_refuses_an_unknown_kind(study, admin) -> None:
     with pytest.raises(ValidationFailed, match=r"unknown job kind 'nope'; registered kinds: .*selftest"):
-        job_submit(kind="nope", study=study, created_by=admin)
+        job_submit(kind="nope", study=study, by=admin)
 
 
 def test_it_fills_in_and_checks_the_kinds_parameters(study, admin) -> None:
-    job = job_submit(kind="selftest", parameters={"steps": 3}, study=study, created_by=admin)
+    job = job_submit(kind="selftest", parameters={"steps": 3}, study=study, by=admin)
     assert job.parameters == {"steps": 3, "step_seconds": 0.5, "silent_seconds": 0.0, "fail_at_step": None}
     with pytest.raises(ValidationFailed, match="steps must be between 1 and 1000"):
-        job_submit(kind="selftest", parameters={"steps": 0}, study=study)
+        job_submit(by=SYSTEM, kind="selftest", parameters={"steps": 0}, study=study)
     with pytest.raises(ValidationFailed, match="unknown selftest parameter\\(s\\): speed"):
-        job_submit(kind="selftest", parameters={"speed": 2}, study=study)
+        job_submit(by=SYSTEM, kind="selftest", parameters={"speed": 2}, study=study)
     with pytest.raises(ValidationFailed, match="parameters must be a JSON object"):
-        job_submit(kind="selftest", parameters=[1, 2], study=study)  # type: ignore[arg-type]
+        job_submit(by=SYSTEM, kind="selftest", parameters=[1, 2], study=study)  # type: ignore[arg-type]
 
 
 def test_it_takes_the_study_from_the_session(session, admin) -> None:
-    job = job_submit(kind="selftest", parameters=QUICK, session=session, created_by=admin)
+    job = job_submit(kind="selftest", parameters=QUICK, session=session, by=admin)
     assert job.study_id == session.subject.study_id
 
 
 def test_it_refuses_a_session_of_another_study(study, other_session) -> None:
     with pytest.raises(ValidationFailed, match="the session belongs to another study"):
-        job_submit(kind="selftest", parameters=QUICK, study=study, session=other_session)
+        job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study, session=other_session)
 
 
 def test_it_refuses_a_second_identical_active_job(study, admin) -> None:
-    first = job_submit(kind="selftest", parameters=QUICK, study=study, dedupe_key="selftest:1")
+    first = job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study, dedupe_key="selftest:1")
     with pytest.raises(Conflict, match=rf"an identical job \(#{first.pk}\) is already queued"):
-        job_submit(kind="selftest", parameters=QUICK, study=study, dedupe_key="selftest:1")
+        job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study, dedupe_key="selftest:1")
     running(first)
     with pytest.raises(Conflict, match=rf"an identical job \(#{first.pk}\) is already running"):
-        job_submit(kind="selftest", parameters=QUICK, study=study, dedupe_key="selftest:1")
+        job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study, dedupe_key="selftest:1")
     # the refused submission rolled back its savepoint only: the transaction is still usable
     assert Job.objects.filter(dedupe_key="selftest:1").count() == 1
 
 
 def test_it_accepts_the_same_dedupe_key_once_the_first_job_ended(study) -> None:
-    first = job_submit(kind="selftest", parameters=QUICK, study=study, dedupe_key="k")
+    first = job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study, dedupe_key="k")
     Job.objects.filter(pk=first.pk).update(status=JobStatus.FAILED)
-    second = job_submit(kind="selftest", parameters=QUICK, study=study, dedupe_key="k")
+    second = job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study, dedupe_key="k")
     assert second.pk != first.pk and second.status == JobStatus.QUEUED
     # an empty key never conflicts
-    job_submit(kind="selftest", parameters=QUICK, study=study)
-    job_submit(kind="selftest", parameters=QUICK, study=study)
+    job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study)
+    job_submit(by=SYSTEM, kind="selftest", parameters=QUICK, study=study)
 
 
 def test_it_publishes_run_job_on_the_broker_when_the_transaction_commits(
@@ -188,7 +191,7 @@ def test_it_refuses_to_cancel_a_finished_job(study, admin) -> None:
 
 
 def test_it_retries_a_failed_job_as_a_new_job_pointing_back(study, admin, pi) -> None:
-    failed = job_submit(kind="selftest", parameters={"steps": 3, "fail_at_step": 2}, study=study, dedupe_key="k")
+    failed = job_submit(by=SYSTEM, kind="selftest", parameters={"steps": 3, "fail_at_step": 2}, study=study, dedupe_key="k")
     Job.objects.filter(pk=failed.pk).update(status=JobStatus.FAILED, error="boom")
     failed.refresh_from_db()
     with pytest.raises(Forbidden, match="only the study's admins can retry jobs"):
@@ -249,7 +252,7 @@ def test_it_shows_a_domain_error_by_its_message_alone(study, admin, temporary_ki
     def refuse(job, report):
         raise ValidationFailed("the phase has no echo times")
 
-    job = job_submit(kind="t_domain_error", study=study)
+    job = job_submit(by=SYSTEM, kind="t_domain_error", study=study)
     assert job_run(job_id=job.pk, worker="w1@host").error == "the phase has no echo times"
 
 
@@ -265,7 +268,7 @@ def test_it_cancels_a_running_job_at_its_next_report(study, admin, temporary_kin
         report(0.5, "second half")
         seen.append("went on")  # never reached
 
-    job = job_submit(kind="t_cancel_midway", study=study)
+    job = job_submit(by=SYSTEM, kind="t_cancel_midway", study=study)
     done = job_run(job_id=job.pk, worker="w1@host")
     assert seen == ["asked"]
     assert (done.status, done.stage) == ("cancelled", "cancelled during: second half")

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def selftest(study, admin, **params) -> Job:
-    return job_submit(kind="selftest", parameters=params, study=study, created_by=admin)
+    return job_submit(kind="selftest", parameters=params, study=study, by=admin)
 
 
 class ProgressRecorder:

@@ -9,7 +9,7 @@ from qsmreview.jobs.models import Job
 from qsmreview.processing.runners import load
 from qsmreview.processing.services import processing_submit
 from qsmreview.studies.models import Series
-from tests.fixtures.worker import wait_for, wait_for_job
+from tests.fixtures.worker import wait_for_job
 from tests.fixtures.phantom import Misalignment, dice, eroded, misaligned_world_affine, store
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

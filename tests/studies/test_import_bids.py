@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from qsmreview.access import system
 from qsmreview.studies.bids import import_bids, parse_name
 from qsmreview.studies.models import Series, Session, Study, Subject
 from qsmreview.studies.storage import series_local_path
@@ -23,6 +24,8 @@ from tests.fixtures.nifti import (
     read_nifti,
     write_nifti,
 )
+
+SYSTEM = system("tests")
 
 pytestmark = pytest.mark.django_db
 
@@ -100,7 +103,7 @@ def test_it_parses_bids_names():
 
 
 def test_it_imports_the_recognised_series_and_reports_the_rest(bids, study, media_root):
-    report = import_bids(bids, study=study)
+    report = import_bids(bids, study=study, by=SYSTEM)
     assert len(report.imported) == EXPECTED_IMPORTED
     assert {s.path: s.category for s in report.skipped} == EXPECTED_SKIPPED
     reasons = {s.path: s.reason for s in report.skipped}
@@ -128,7 +131,7 @@ def test_it_imports_the_recognised_series_and_reports_the_rest(bids, study, medi
 
 
 def test_it_stacks_per_echo_megre_files_into_one_4d_series(bids, study, media_root):
-    import_bids(bids, study=study)
+    import_bids(bids, study=study, by=SYSTEM)
     s2 = Session.objects.get(subject__code="02", label="01")
     mag = Series.objects.get(session=s2, kind="t2star_mag")
     assert mag.shape == [16, 20, 8, 2]
@@ -146,7 +149,7 @@ def test_it_stacks_per_echo_megre_files_into_one_4d_series(bids, study, media_ro
 
 
 def test_it_creates_subjects_from_participants_tsv(bids, study, media_root):
-    report = import_bids(bids, study=study)
+    report = import_bids(bids, study=study, by=SYSTEM)
     assert report.subjects_created == ["01", "02"]
     one = Subject.objects.get(study=study, code="01")
     assert (one.sex, one.age_years, one.phenotype, one.disease_duration_years) == ("F", 41.0, "RRMS", 5.5)
@@ -157,9 +160,9 @@ def test_it_creates_subjects_from_participants_tsv(bids, study, media_root):
 
 
 def test_it_imports_nothing_new_on_a_second_run(bids, study, media_root):
-    import_bids(bids, study=study)
+    import_bids(bids, study=study, by=SYSTEM)
     before = list(Series.objects.order_by("pk").values("pk", "sha256", "version", "is_current"))
-    report = import_bids(bids, study=study)
+    report = import_bids(bids, study=study, by=SYSTEM)
     assert report.imported == []
     already = report.skipped_by("already imported")
     assert len(already) == EXPECTED_IMPORTED
@@ -170,7 +173,7 @@ def test_it_imports_nothing_new_on_a_second_run(bids, study, media_root):
 
 
 def test_it_stores_nothing_in_a_dry_run(bids, study, media_root):
-    report = import_bids(bids, study=study, dry_run=True)
+    report = import_bids(bids, study=study, by=SYSTEM, dry_run=True)
     assert len(report.imported) == EXPECTED_IMPORTED
     assert {s.path: s.category for s in report.skipped} == EXPECTED_SKIPPED
     assert not Series.objects.exists() and not Subject.objects.exists()
@@ -187,11 +190,24 @@ def test_the_command_prints_a_summary(bids, study, media_root):
     assert "already imported" in again
 
 
-def test_the_command_creates_the_study_only_when_asked(bids, db, media_root):
+def test_the_command_creates_the_study_only_when_asked(bids, db, media_root, rater):
     with pytest.raises(CommandError, match="study 'New' does not exist; pass --create-study"):
         run(bids, "--study", "New")
     with pytest.raises(CommandError, match="not created in a dry run"):
         run(bids, "--study", "New", "--create-study", "--dry-run")
-    out = run(bids, "--study", "New", "--create-study")
-    assert "created study 'New'" in out
-    assert Study.objects.get(name="New").subjects.count() == 2
+    with pytest.raises(CommandError, match="needs --admin USERNAME"):
+        run(bids, "--study", "New", "--create-study")
+    with pytest.raises(CommandError, match="no user named 'ghost'"):
+        run(bids, "--study", "New", "--create-study", "--admin", "ghost")
+    assert not Study.objects.filter(name="New").exists()
+    out = run(bids, "--study", "New", "--create-study", "--admin", rater.username)
+    assert "created study 'New' with admin" in out
+    study = Study.objects.get(name="New")
+    assert study.subjects.count() == 2
+    # The study has its admin (created through the service), and no user is its creator.
+    assert list(study.memberships.values_list("user__username", "role")) == [(rater.username, "admin")]
+    assert study.created_by is None
+    assert {s.uploaded_by for s in Series.objects.filter(session__subject__study=study)} == {None}
+    assert {s.provenance["uploaded_by"].split(" as ")[0] for s in Series.objects.filter(session__subject__study=study)} == {
+        "system (manage.py import_bids)"
+    }

@@ -27,7 +27,7 @@ class Boom(Exception):
 
 def upload(session, path: Path, admin) -> Series:
     return series_create_from_file(
-        session=session, kind="t2star_mag", path=path, original_filename=path.name, uploaded_by=admin
+        session=session, kind="t2star_mag", path=path, original_filename=path.name, by=admin
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from django.core.files.storage import FileSystemStorage
 
+from qsmreview.access import system
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.models import Series
 from qsmreview.studies.services.series import (
@@ -31,12 +32,15 @@ from tests.fixtures.nifti import (
 
 pytestmark = pytest.mark.django_db
 
+SYSTEM = system("tests")
+
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def upload(session, path: Path, kind: str = "t2star_mag", **kwargs) -> Series:
+    kwargs.setdefault("by", SYSTEM)
     return series_create_from_file(
         session=session, kind=kind, path=path, original_filename=Path(path).name, **kwargs
     )
@@ -44,7 +48,7 @@ def upload(session, path: Path, kind: str = "t2star_mag", **kwargs) -> Series:
 
 @pytest.fixture
 def magnitude(session, nifti, media_root, admin) -> Series:
-    return upload(session, nifti.magnitude(), uploaded_by=admin)
+    return upload(session, nifti.magnitude(), by=admin)
 
 
 def assert_only(media_root: Path, *series: Series) -> None:
@@ -62,7 +66,7 @@ def assert_only(media_root: Path, *series: Series) -> None:
 
 def test_it_stores_a_magnitude_with_its_geometry_and_checksum(session, nifti, media_root, admin):
     path = nifti.magnitude()
-    series = upload(session, path, uploaded_by=admin)
+    series = upload(session, path, by=admin)
     series.refresh_from_db()
     assert series.version == 1 and series.is_current
     assert series.space == "t2star"
@@ -152,7 +156,7 @@ def test_it_counts_versions_per_slot(session, nifti, media_root, magnitude):
 
 def test_it_makes_an_earlier_version_current_again(session, nifti, media_root, magnitude):
     second = upload(session, nifti.magnitude("mag2.nii.gz", seed=5))
-    series_set_current(series=magnitude)
+    series_set_current(series=magnitude, by=SYSTEM)
     magnitude.refresh_from_db()
     second.refresh_from_db()
     assert magnitude.is_current and not second.is_current
@@ -272,7 +276,7 @@ def test_it_deletes_the_stored_file_when_the_row_cannot_be_saved(session, nifti,
 
 def test_it_stores_a_derived_qsm_with_provenance(session, media_root, magnitude):
     chi = (phase_data() * 0.02).astype(np.float64)
-    out = series_create_derived(
+    out = series_create_derived(by=SYSTEM,
         session=session,
         kind="qsm",
         data=chi,
@@ -290,8 +294,8 @@ def test_it_stores_a_derived_qsm_with_provenance(session, media_root, magnitude)
 
 
 def test_it_can_store_a_derived_version_without_making_it_current(session, media_root, magnitude):
-    first = series_create_derived(session=session, kind="brain_mask", data=mask_data() > 0, affine=AFFINE, provenance={})
-    second = series_create_derived(
+    first = series_create_derived(by=SYSTEM, session=session, kind="brain_mask", data=mask_data() > 0, affine=AFFINE, provenance={})
+    second = series_create_derived(by=SYSTEM,
         session=session, kind="brain_mask", data=mask_data(), affine=AFFINE, provenance={}, make_current=False
     )
     first.refresh_from_db()
@@ -301,13 +305,13 @@ def test_it_can_store_a_derived_version_without_making_it_current(session, media
 
 def test_it_rejects_a_derived_mask_that_is_not_binary(session, media_root, magnitude):
     with pytest.raises(ValidationFailed, match="must be binary"):
-        series_create_derived(session=session, kind="brain_mask", data=tissue_data(), affine=AFFINE, provenance={})
+        series_create_derived(by=SYSTEM, session=session, kind="brain_mask", data=tissue_data(), affine=AFFINE, provenance={})
     assert_only(media_root, magnitude)
 
 
 def test_it_rejects_a_derived_volume_off_the_grid(session, media_root, magnitude):
     with pytest.raises(ValidationFailed, match="not on the grid"):
-        series_create_derived(session=session, kind="qsm", data=np.zeros((4, 4, 4), np.float32), affine=AFFINE, provenance={})
+        series_create_derived(by=SYSTEM, session=session, kind="qsm", data=np.zeros((4, 4, 4), np.float32), affine=AFFINE, provenance={})
     assert_only(media_root, magnitude)
 
 

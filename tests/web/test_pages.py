@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from qsmreview.access import system
 from qsmreview.jobs.models import Job, JobStatus
 from qsmreview.jobs.services import job_submit
 from qsmreview.studies.models import Series
+
+SYSTEM = system("tests")
 
 IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
 
@@ -107,10 +110,10 @@ def test_a_stranger_gets_404_for_the_study_page(who, request, study) -> None:
 
 @pytest.fixture
 def jobs(study, admin, other_study) -> dict[str, Job]:
-    queued = job_submit(kind="selftest", parameters={"steps": 2}, study=study, created_by=admin)
-    failed = job_submit(kind="selftest", parameters={"steps": 2}, study=study, created_by=admin)
+    queued = job_submit(kind="selftest", parameters={"steps": 2}, study=study, by=admin)
+    failed = job_submit(kind="selftest", parameters={"steps": 2}, study=study, by=admin)
     Job.objects.filter(pk=failed.pk).update(status=JobStatus.FAILED, error="RuntimeError: boom", progress=40)
-    hidden = job_submit(kind="selftest", study=other_study)
+    hidden = job_submit(by=SYSTEM, kind="selftest", study=other_study)
     return {"queued": queued, "failed": failed, "hidden": hidden}
 
 

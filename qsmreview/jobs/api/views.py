@@ -1,6 +1,6 @@
 """The jobs API: list, inspect, submit, cancel and retry background jobs.
 
-Every job is read through :func:`qsmreview.studies.selectors.jobs_visible_to` (the study's admins
+Every job is read through :func:`qsmreview.access.jobs_visible_to` (the study's admins
 and PIs): any other job answers 404. Cancel, retry and submit are for the study's admins (403).
 """
 
@@ -19,7 +19,7 @@ from qsmreview.jobs.api.serializers import JobKindSerializer, JobSerializer, Job
 from qsmreview.jobs.models import Job, JobStatus
 from qsmreview.jobs.runners import get_job_kind, job_kinds
 from qsmreview.jobs.services import job_cancel, job_retry, job_submit, jobs_sweep_stale_if_due
-from qsmreview.studies.selectors import (
+from qsmreview.access import (
     can_manage_study,
     jobs_visible_to,
     sessions_visible_to,
@@ -106,7 +106,7 @@ class JobListView(generics.ListAPIView):
             parameters=values["parameters"],
             study=study,
             session=session,
-            created_by=request.user,
+            by=request.user,
             dedupe_key=values["dedupe_key"],
         )
         body = JobSerializer(job, context=serializer_context(request)).data

@@ -17,7 +17,7 @@ from qsmreview.processing.api.serializers import (
 )
 from qsmreview.processing.selectors import processing_overview, processing_study_for
 from qsmreview.processing.services import processing_submit, processing_submit_study
-from qsmreview.studies.selectors import sessions_visible_to
+from qsmreview.access import sessions_visible_to
 
 
 class StudyProcessingView(APIView):

@@ -16,7 +16,7 @@ from rest_framework import serializers
 
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.models import Membership, Role, Series, SeriesKind, Session, Study, Subject
-from qsmreview.studies.selectors import role_in_study
+from qsmreview.access import role_in_study
 from qsmreview.studies.services.studies import SESSION_FIELDS, STUDY_FIELDS, SUBJECT_FIELDS
 
 

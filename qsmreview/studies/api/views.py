@@ -1,9 +1,9 @@
 """REST views of studies, members, subjects, sessions and series (``/api/v1/``).
 
-Every read goes through a ``studies.selectors`` queryset, so an object the user may not see
+Every read goes through a ``qsmreview.access`` queryset, so an object the user may not see
 answers 404 exactly as a missing one; a write by someone who can see the object but is not the
 study's admin answers 403. Views validate with an input serializer, call a service and render with
-an output serializer; the rules are in the selectors and services.
+an output serializer; the rules are in :mod:`qsmreview.access` and the services.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from qsmreview.errors import NotFound, ValidationFailed
 from qsmreview.studies.api import serializers as s
 from qsmreview.studies.api.filters import SeriesFilter, SessionFilter, StudyFilter, SubjectFilter
 from qsmreview.studies.models import Membership, Role, Series, Session, Study, Subject
-from qsmreview.studies.selectors import (
+from qsmreview.access import (
     series_visible_to,
     sessions_visible_to,
     studies_visible_to,
@@ -350,7 +350,7 @@ class SeriesListApi(_Api, generics.ListAPIView):
                 session=session,
                 path=path,
                 original_filename=upload.name,
-                uploaded_by=request.user,
+                by=request.user,
                 **fields,
             )
         return Response(

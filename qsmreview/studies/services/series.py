@@ -20,11 +20,11 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
-from django.contrib.auth.models import AbstractBaseUser
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from qsmreview.access import Actor, SystemActor, require_manage, user_or_none
 from qsmreview.errors import Conflict, ValidationFailed
 from qsmreview.studies import nifti
 from qsmreview.studies.models import (
@@ -211,13 +211,13 @@ def _delete_quietly(storage: Any, name: str | None) -> None:
             pass
 
 
-def _who(user: AbstractBaseUser | None) -> str:
-    if user is not None:
-        return user.get_username()
-    try:
-        return f"system ({getpass.getuser()})"
-    except Exception:
-        return "system"
+def _who(actor: Actor) -> str:
+    if isinstance(actor, SystemActor):
+        try:
+            return f"{actor.get_username()} as {getpass.getuser()}"
+        except Exception:
+            return actor.get_username()
+    return actor.get_username()
 
 
 # --- services --------------------------------------------------------------------------------
@@ -229,7 +229,7 @@ def series_create_from_file(
     kind: str,
     path: Path,
     original_filename: str,
-    uploaded_by: AbstractBaseUser | None = None,
+    by: Actor,
     label: str = "",
     space: str | None = None,
     echo_times_s: list[float] | None = None,
@@ -246,7 +246,7 @@ def series_create_from_file(
     path : local path of the file (e.g. an upload's ``temporary_file_path()``); its name does not
         matter, the format is recognised from its bytes. The file is not modified or moved.
     original_filename : the name the user gave the file (recorded in provenance).
-    uploaded_by : the acting user, recorded on the row.
+    by : the acting user (an admin of the session's study) or a system actor; recorded on the row.
     label : distinguishes volumes of one kind in a session (e.g. 'echo-2').
     space : 't2star', 'native' or None (decided by the grid rule: T1/FLAIR on the T2* grid are
         't2star', on their own grid 'native'; T2*-grid kinds must match the T2* magnitude).
@@ -263,11 +263,14 @@ def series_create_from_file(
 
     Raises
     ------
+    Forbidden
+        ``by`` is not an admin of the study; nothing is read or stored.
     ValidationFailed
         The file or a parameter is unusable; the message says what is wrong. Nothing is stored.
     Conflict
         A concurrent upload into the same slot won the race; nothing is stored.
     """
+    require_manage(by, session.study, "upload series")
     kind = _kind(kind)
     label = _label(label)
     path = Path(path)
@@ -279,7 +282,7 @@ def series_create_from_file(
     original_sha256, original_size = sha256_of_path(path)
     record: dict[str, Any] = {
         "source": "upload",
-        "uploaded_by": _who(uploaded_by),
+        "uploaded_by": _who(by),
         "original_filename": original_filename,
         "original_sha256": original_sha256,
         "original_size_bytes": original_size,
@@ -318,7 +321,7 @@ def series_create_from_file(
                 "echo_times_s": tes,
                 "b0_t": b0,
                 "blinded": (kind in BLINDED_BY_DEFAULT) if blinded is None else bool(blinded),
-                "uploaded_by": uploaded_by,
+                "uploaded_by": user_or_none(by),
                 "provenance": record,
             },
         )
@@ -330,6 +333,7 @@ def series_create_derived(
     kind: str,
     data: np.ndarray,
     affine: np.ndarray,
+    by: Actor,
     job: Any = None,
     derived_from: Sequence[Series] = (),
     label: str = "",
@@ -351,6 +355,7 @@ def series_create_derived(
     ----------
     data : (X, Y, Z) or, for magnitude/phase, (X, Y, Z, E) array; written in its own dtype.
     affine : (4, 4) voxel-to-world (mm).
+    by : who stores it: the system actor of the job that computed it, or a study admin.
     job : the :class:`~qsmreview.jobs.models.Job` that computed it (``derived_by``).
     derived_from : the input series.
     provenance : parameters, library versions, input checksums, ... (stored as given).
@@ -358,9 +363,12 @@ def series_create_derived(
 
     Raises
     ------
+    Forbidden
+        ``by`` may not store series in this study.
     ValidationFailed
         The array is not a valid series of this kind (e.g. NaN, mask not binary, wrong grid).
     """
+    require_manage(by, session.study, "store series")
     kind = _kind(kind)
     label = _label(label)
     arr = np.asanyarray(data)
@@ -396,8 +404,9 @@ def series_create_derived(
         )
 
 
-def series_set_current(*, series: Series) -> Series:
+def series_set_current(*, series: Series, by: Actor) -> Series:
     """Make ``series`` the current version of its slot, demoting the previous one atomically."""
+    require_manage(by, series.study, "change series")
     with transaction.atomic():
         Session.objects.select_for_update().filter(pk=series.session_id).first()
         Series.objects.filter(

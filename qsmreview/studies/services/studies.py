@@ -1,8 +1,8 @@
 """Studies, their members, subjects and sessions: the write side.
 
 Every function is keyword-only, takes the acting user as ``by``, checks that user's right to act
-(``can_create_study`` / ``can_manage_study``) and raises a :mod:`qsmreview.errors` error whose
-message a user can act on. Callers resolve objects through the selectors first, so an object the
+(``require_create_study`` / ``require_manage`` of :mod:`qsmreview.access`) and raises a :mod:`qsmreview.errors` error whose
+message a user can act on. Callers resolve objects through :mod:`qsmreview.access` first, so an object the
 user cannot see has already answered 404 before a service is called.
 """
 
@@ -14,9 +14,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
-from qsmreview.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from qsmreview.errors import Conflict, NotFound, ValidationFailed
 from qsmreview.studies.models import Membership, Role, Series, Session, Study, Subject
-from qsmreview.studies.selectors import can_create_study, can_manage_study
+from qsmreview.access import Actor, require_create_study, require_manage, require_superuser, user_or_none
 from qsmreview.studies.services.series import series_set_current
 
 #: Fields a caller may change through the ``*_update`` services.
@@ -38,11 +38,6 @@ SESSION_FIELDS = frozenset({"label", "scan_date", "scanner", "field_strength_t"}
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _require_manager(by: AbstractBaseUser, study: Study, action: str) -> None:
-    if not can_manage_study(by, study):
-        raise Forbidden(f"only the study's admins can {action}")
 
 
 def _check_fields(changes: dict[str, Any], allowed: frozenset[str], what: str) -> None:
@@ -94,32 +89,39 @@ def _save(instance: models.Model, *, update_fields: list[str] | None, conflict: 
 
 def study_create(
     *,
-    by: AbstractBaseUser,
+    by: Actor,
     name: str,
     description: str = "",
     field_strength_t: float = 7.0,
     protocol: dict[str, Any] | None = None,
+    admin: AbstractBaseUser | None = None,
 ) -> Study:
-    """Create a study; its creator becomes its first admin.
+    """Create a study with a first admin: ``admin`` if given, else its creator ``by``.
+
+    A study always has an admin, so a system actor (a management command) must name one.
 
     Raises
     ------
     Forbidden
         ``by`` is neither staff nor a superuser.
+    ValidationFailed
+        ``by`` is the system and no ``admin`` is named.
     Conflict
         A study with this name exists.
     ValidationFailed
         A field is out of range or the protocol is invalid.
     """
-    if not can_create_study(by):
-        raise Forbidden("only staff can create studies")
+    require_create_study(by)
+    first_admin = admin if admin is not None else user_or_none(by)
+    if first_admin is None:
+        raise ValidationFailed("a new study needs an admin: name the user who administers it", field="admin")
     name = name.strip()
     study = Study(
         name=name,
         description=description,
         field_strength_t=field_strength_t,
         protocol=_validate_protocol(protocol if protocol is not None else {}),
-        created_by=by,
+        created_by=user_or_none(by),
     )
     _validate(study, {"name", "description", "field_strength_t"})
     conflict = f"a study named {name!r} already exists"
@@ -127,13 +129,13 @@ def study_create(
         raise Conflict(conflict, field="name")
     with transaction.atomic():
         _save(study, update_fields=None, conflict=conflict)
-        Membership.objects.create(study=study, user=by, role=Role.ADMIN)
+        Membership.objects.create(study=study, user=first_admin, role=Role.ADMIN)
     return study
 
 
-def study_update(*, study: Study, by: AbstractBaseUser, **changes: Any) -> Study:
+def study_update(*, study: Study, by: Actor, **changes: Any) -> Study:
     """Change a study's name, description, field strength or protocol (its admins only)."""
-    _require_manager(by, study, "edit it")
+    require_manage(by, study, "edit it")
     _check_fields(changes, STUDY_FIELDS, "study")
     if "name" in changes:
         changes["name"] = str(changes["name"]).strip()
@@ -150,6 +152,16 @@ def study_update(*, study: Study, by: AbstractBaseUser, **changes: Any) -> Study
     return study
 
 
+def study_delete(*, study: Study, by: Actor) -> None:
+    """Delete a study with all its subjects, sessions, series rows and jobs (superusers only).
+
+    The volumes' files are left to the orphan sweep (``services.orphans``), which deletes stored
+    files that no row references once they are older than its grace period.
+    """
+    require_superuser(by, "delete studies")
+    study.delete()
+
+
 # --- memberships -----------------------------------------------------------------------------
 
 
@@ -157,8 +169,15 @@ def _admin_count(study: Study) -> int:
     return Membership.objects.filter(study=study, role=Role.ADMIN).count()
 
 
+def membership_is_last_admin(membership: Membership) -> bool:
+    """Whether removing or demoting ``membership`` would leave its study without an admin."""
+    return membership.role == Role.ADMIN and not (
+        Membership.objects.filter(study_id=membership.study_id, role=Role.ADMIN).exclude(pk=membership.pk).exists()
+    )
+
+
 def membership_set(
-    *, study: Study, by: AbstractBaseUser, user: AbstractBaseUser, role: str
+    *, study: Study, by: Actor, user: AbstractBaseUser, role: str
 ) -> tuple[Membership, bool]:
     """Give ``user`` the ``role`` in ``study`` (add them, or change their role).
 
@@ -172,7 +191,7 @@ def membership_set(
     Conflict
         The change would leave the study without an admin.
     """
-    _require_manager(by, study, "change its members")
+    require_manage(by, study, "change its members")
     if role not in Role.values:
         raise ValidationFailed(
             f"role must be one of {', '.join(Role.values)}, got {role!r}", field="role"
@@ -194,9 +213,9 @@ def membership_set(
         return membership, False
 
 
-def membership_remove(*, study: Study, by: AbstractBaseUser, user: AbstractBaseUser) -> None:
+def membership_remove(*, study: Study, by: Actor, user: AbstractBaseUser) -> None:
     """Remove ``user`` from ``study``; the study's last admin cannot be removed."""
-    _require_manager(by, study, "change its members")
+    require_manage(by, study, "change its members")
     with transaction.atomic():
         membership = (
             Membership.objects.select_for_update().filter(study=study, user=user).first()
@@ -217,9 +236,9 @@ def _subject_conflict(study: Study, code: str) -> str:
     return f"subject {code!r} already exists in study {study.name!r}"
 
 
-def subject_create(*, study: Study, by: AbstractBaseUser, code: str, **fields: Any) -> Subject:
+def subject_create(*, study: Study, by: Actor, code: str, **fields: Any) -> Subject:
     """Add a pseudonymous subject to the study. ``code`` is unique within the study."""
-    _require_manager(by, study, "add subjects")
+    require_manage(by, study, "add subjects")
     _check_fields(fields, SUBJECT_FIELDS - {"code"}, "subject")
     code = code.strip()
     subject = Subject(study=study, code=code, **fields)
@@ -230,10 +249,10 @@ def subject_create(*, study: Study, by: AbstractBaseUser, code: str, **fields: A
     return subject
 
 
-def subject_update(*, subject: Subject, by: AbstractBaseUser, **changes: Any) -> Subject:
+def subject_update(*, subject: Subject, by: Actor, **changes: Any) -> Subject:
     """Change a subject's code or clinical data (its study's admins only)."""
     study = subject.study
-    _require_manager(by, study, "edit subjects")
+    require_manage(by, study, "edit subjects")
     _check_fields(changes, SUBJECT_FIELDS, "subject")
     if "code" in changes:
         changes["code"] = str(changes["code"]).strip()
@@ -259,11 +278,11 @@ def _session_conflict(subject: Subject, label: str) -> str:
 
 
 def session_create(
-    *, subject: Subject, by: AbstractBaseUser, label: str, **fields: Any
+    *, subject: Subject, by: Actor, label: str, **fields: Any
 ) -> Session:
     """Add a scanning session to a subject. The field strength defaults to the study's."""
     study = subject.study
-    _require_manager(by, study, "add sessions")
+    require_manage(by, study, "add sessions")
     _check_fields(fields, SESSION_FIELDS - {"label"}, "session")
     label = label.strip()
     fields.setdefault("field_strength_t", study.field_strength_t)
@@ -275,10 +294,10 @@ def session_create(
     return session
 
 
-def session_update(*, session: Session, by: AbstractBaseUser, **changes: Any) -> Session:
+def session_update(*, session: Session, by: Actor, **changes: Any) -> Session:
     """Change a session's label, date, scanner or field strength (its study's admins only)."""
     subject = session.subject
-    _require_manager(by, subject.study, "edit sessions")
+    require_manage(by, subject.study, "edit sessions")
     _check_fields(changes, SESSION_FIELDS, "session")
     if "label" in changes:
         changes["label"] = str(changes["label"]).strip()
@@ -306,7 +325,7 @@ def session_update(*, session: Session, by: AbstractBaseUser, **changes: Any) ->
 def series_update(
     *,
     series: Series,
-    by: AbstractBaseUser,
+    by: Actor,
     blinded: bool | None = None,
     is_current: bool | None = None,
 ) -> Series:
@@ -316,10 +335,10 @@ def series_update(
     (``services.series.series_set_current``), so a slot never has two. Un-marking the current
     version leaves the slot without one (a withdrawn volume).
     """
-    _require_manager(by, series.study, "change series")
+    require_manage(by, series.study, "change series")
     with transaction.atomic():
         if is_current is True and not series.is_current:
-            series_set_current(series=series)
+            series_set_current(series=series, by=by)
         elif is_current is False and series.is_current:
             series.is_current = False
             series.save(update_fields=["is_current"])

@@ -1,0 +1,178 @@
+"""Who may see what, and who may change what: the one place that decides.
+
+Every view, page, API route, admin page, management command and export reads through the
+``*_visible_to`` querysets here, and every write service checks its acting user with the
+``require_*`` functions here. Nothing else decides access.
+
+Read rules (blinding is security):
+
+- a superuser sees everything;
+- a study's admin and PI see everything in that study, blinded series included;
+- a rater sees the study, its subjects and sessions, and only the series that are not blinded
+  (never QSM or lesion masks by default), and no jobs (their outputs and parameters would unblind);
+- anyone else sees nothing of the study: it answers 404, as if it did not exist.
+
+Write rules: a study's admins change it (members, subjects, sessions, series, jobs); staff and
+superusers create studies; the application itself acts as a :class:`SystemActor` (a job's runner
+storing its output, an operator's management command), named for the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+
+from qsmreview.errors import Forbidden
+from qsmreview.studies.models import Membership, Role, Series, Session, Study, Subject
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """The application acting on its own behalf, with every right; ``reason`` names it.
+
+    Used where no person acts at that moment: a job's runner storing its outputs (its submitter's
+    rights were checked at submission), a management command run by an operator with shell access
+    to the server. It is never a user: rows record no user for it (:func:`user_or_none`).
+    """
+
+    reason: str
+    is_authenticated: bool = True
+    is_superuser: bool = True
+    is_staff: bool = True
+    is_active: bool = True
+    pk: None = None
+
+    def get_username(self) -> str:
+        return f"system ({self.reason})"
+
+    def __str__(self) -> str:
+        return self.get_username()
+
+
+def system(reason: str) -> SystemActor:
+    """The system actor for ``reason`` (e.g. ``"job #12"``, ``"manage.py import_bids"``)."""
+    return SystemActor(reason=reason)
+
+
+AnyUser = AbstractBaseUser | AnonymousUser
+#: Who performs a write: a user, or the application itself.
+Actor = AbstractBaseUser | AnonymousUser | SystemActor
+
+
+def user_or_none(actor: Any) -> AbstractBaseUser | None:
+    """The user to record on a row for ``actor`` (None for the system or nobody)."""
+    if actor is None or isinstance(actor, SystemActor) or not actor.is_authenticated:
+        return None
+    return actor
+
+
+def _is_super(user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_superuser)
+
+
+def role_in_study(user: Actor, study: Study | int) -> Role | None:
+    """The user's role in the study, or None. A superuser (and the system) is admin everywhere."""
+    if user is None or not user.is_authenticated:
+        return None
+    if _is_super(user):
+        return Role.ADMIN
+    study_id = study if isinstance(study, int) else study.pk
+    role = (
+        Membership.objects.filter(user=user, study_id=study_id).values_list("role", flat=True).first()
+    )
+    return Role(role) if role else None
+
+
+def can_create_study(user: Actor) -> bool:
+    return bool(user is not None and user.is_authenticated and (user.is_superuser or user.is_staff))
+
+
+def can_manage_study(user: Actor, study: Study | int) -> bool:
+    """Admins of the study may upload, edit and run jobs."""
+    return role_in_study(user, study) == Role.ADMIN
+
+
+def can_see_unblinded(user: Actor, study: Study | int) -> bool:
+    return role_in_study(user, study) in (Role.ADMIN, Role.PI)
+
+
+# --- write checks: every write service calls one of these with its acting user ------------------
+
+
+def require_manage(by: Actor, study: Study | int, action: str) -> None:
+    """Raise :class:`~qsmreview.errors.Forbidden` unless ``by`` administers ``study``.
+
+    ``action`` completes "only the study's admins can ..." (e.g. "upload series").
+    """
+    if not can_manage_study(by, study):
+        raise Forbidden(f"only the study's admins can {action}")
+
+
+def require_create_study(by: Actor) -> None:
+    if not can_create_study(by):
+        raise Forbidden("only staff can create studies")
+
+
+def require_superuser(by: Actor, action: str) -> None:
+    """For writes that belong to no study (e.g. a job with no study): superusers and the system."""
+    if not _is_super(by):
+        raise Forbidden(f"only superusers can {action}")
+
+
+def _study_ids(user: AnyUser, roles: tuple[Role, ...] | None = None) -> QuerySet:
+    qs = Membership.objects.filter(user=user)
+    if roles is not None:
+        qs = qs.filter(role__in=roles)
+    return qs.values("study_id")
+
+
+def studies_visible_to(user: AnyUser) -> QuerySet[Study]:
+    if not user.is_authenticated:
+        return Study.objects.none()
+    if _is_super(user):
+        return Study.objects.all()
+    return Study.objects.filter(pk__in=_study_ids(user))
+
+
+def studies_managed_by(user: AnyUser) -> QuerySet[Study]:
+    if _is_super(user):
+        return Study.objects.all()
+    if not user.is_authenticated:
+        return Study.objects.none()
+    return Study.objects.filter(pk__in=_study_ids(user, (Role.ADMIN,)))
+
+
+def subjects_visible_to(user: AnyUser) -> QuerySet[Subject]:
+    return Subject.objects.filter(study__in=studies_visible_to(user))
+
+
+def sessions_visible_to(user: AnyUser) -> QuerySet[Session]:
+    return Session.objects.filter(subject__study__in=studies_visible_to(user))
+
+
+def series_visible_to(user: AnyUser) -> QuerySet[Series]:
+    """Series the user may list and download: blinded ones only for the study's admin and PI."""
+    if not user.is_authenticated:
+        return Series.objects.none()
+    if _is_super(user):
+        return Series.objects.all()
+    unblinded_studies = _study_ids(user, (Role.ADMIN, Role.PI))
+    all_studies = _study_ids(user)
+    return Series.objects.filter(
+        Q(session__subject__study_id__in=unblinded_studies)
+        | Q(session__subject__study_id__in=all_studies, blinded=False)
+    )
+
+
+def jobs_visible_to(user: AnyUser) -> QuerySet:
+    """Jobs of the studies where the user is admin or PI (raters see no jobs)."""
+    from qsmreview.jobs.models import Job
+
+    if not user.is_authenticated:
+        return Job.objects.none()
+    if _is_super(user):
+        return Job.objects.all()
+    return Job.objects.filter(study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
