@@ -35,6 +35,7 @@ reported as "already imported" and skipped.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import re
@@ -400,7 +401,11 @@ def read_participants(root: Path) -> dict[str, dict[str, Any]]:
 
 
 def _stack(item: Item, directory: Path) -> tuple[Path, dict[str, str]]:
-    """Stack per-echo 3-D files into one 4-D NIfTI; return its path and the files' checksums."""
+    """Stack per-echo 3-D files into one 4-D NIfTI; return its path and the files' checksums.
+
+    Each echo's header is checked against the size limits for the whole stack before its data
+    is read (the stack is validated again as an upload afterwards).
+    """
     arrays = []
     first = None
     checksums = {}
@@ -409,6 +414,13 @@ def _stack(item: Item, directory: Path) -> tuple[Path, dict[str, str]]:
         with nifti.open_nifti(path) as (image, _, _):
             if len(image.shape) != 3:
                 raise DomainError(f"{path.name}: an echo file must be 3-D, got shape {image.shape}")
+            declared = nifti.declared_data(image)
+            try:
+                nifti.check_declared_size(
+                    dataclasses.replace(declared, shape=(*declared.shape, len(item.files)))
+                )
+            except DomainError as exc:
+                raise DomainError(f"{len(item.files)} echoes stacked: {exc.message}") from exc
             if first is None:
                 first = image
             elif not nifti.same_grid(image.shape, image.affine, first.shape, first.affine):
