@@ -48,6 +48,7 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from qsmreview.errors import DomainError
@@ -484,32 +485,69 @@ def import_bids(
     report.skipped.extend(skipped)
     participants = read_participants(root)
     subjects: dict[str, Subject | None] = {}
+    #: subject codes refused by the model's validators, with the reason
+    refused: dict[str, str] = {}
     for code in sorted(codes | set(participants)):
         subject = Subject.objects.filter(study=study, code=code).first()
         if subject is None:
+            new = Subject(study=study, code=code, **participants.get(code, {}))
+            problem = _invalid(new, f"subject {code!r}")
+            if problem:
+                refused[code] = problem
+                report.skipped.append(Skipped(f"sub-{code}", "invalid", problem))
+                continue
             report.subjects_created.append(code)
             if not dry_run:
-                subject = Subject.objects.create(study=study, code=code, **participants.get(code, {}))
+                new.save()
+                subject = new
         subjects[code] = subject
     sessions: dict[tuple[str, str], Session | None] = {}
     iterable: Iterable[Item] = progress(items) if progress else items
     for item in iterable:
+        if item.subject in refused:
+            report.skipped.append(Skipped(item.rel, "invalid", refused[item.subject]))
+            continue
         key = (item.subject, item.session)
         if key not in sessions:
             subject = subjects[item.subject]
             session = Session.objects.filter(subject=subject, label=item.session).first() if subject else None
             if session is None:
+                new_session = Session(
+                    subject=subject,
+                    label=item.session,
+                    field_strength_t=study.field_strength_t if item.b0_t is None else item.b0_t,
+                )
+                problem = _invalid(
+                    new_session, f"sub-{item.subject} ses-{item.session}", exclude={"subject"}
+                )
+                if problem:  # e.g. MagneticFieldStrength out of range: this file only
+                    report.skipped.append(Skipped(item.rel, "invalid", problem))
+                    continue
                 report.sessions_created.append(f"sub-{item.subject}/ses-{item.session}")
                 if not dry_run:
-                    session = Session.objects.create(
-                        subject=subject,
-                        label=item.session,
-                        field_strength_t=item.b0_t or study.field_strength_t,
-                    )
+                    new_session.save()
+                    session = new_session
             sessions[key] = session
         session = sessions[key]
         _import_item(root, item, session, report, dry_run=dry_run, uploaded_by=uploaded_by)
     return report
+
+
+def _invalid(instance: Subject | Session, what: str, exclude: set[str] = frozenset()) -> str | None:
+    """The model validators' complaint about a new subject or session, or None.
+
+    Codes and labels come from folder names and ``participants.tsv``, field strengths from the
+    sidecars: the same validators as every other door (control characters, 0.1-20 T, ...).
+    """
+    try:
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        source = {"field_strength_t": "MagneticFieldStrength"}
+        return "; ".join(
+            f"{what}: {source.get(field, field)}: {' '.join(messages)}"
+            for field, messages in exc.message_dict.items()
+        )
+    return None
 
 
 def _import_item(

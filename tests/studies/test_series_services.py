@@ -245,7 +245,7 @@ REJECTIONS = [
     pytest.param(_not_binary, "lesion_mask", {}, "must be binary", id="mask-not-binary"),
     pytest.param(_labels, "tissue", {}, "FSL FAST codes 0-3", id="tissue-range"),
     pytest.param(lambda n: n.magnitude(), "dwi", {}, "unknown series kind", id="kind"),
-    pytest.param(lambda n: n.magnitude(), "t2star_mag", {"b0_t": 0.0}, "B0 must be a field strength", id="b0"),
+    pytest.param(lambda n: n.magnitude(), "t2star_mag", {"b0_t": 0.0}, r"B0: must be a field strength in tesla \(0.1-20 T\), got 0", id="b0"),
 ]
 
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -32,7 +33,14 @@ class Command(BaseCommand):
                 raise CommandError(f"study {name!r} does not exist; pass --create-study to create it")
             if options["dry_run"]:
                 raise CommandError(f"study {name!r} does not exist (not created in a dry run)")
-            study = Study.objects.create(name=name)
+            study = Study(name=name)
+            try:  # the model's validators (e.g. no control characters in the name)
+                study.full_clean(validate_unique=False, validate_constraints=False)
+            except ValidationError as exc:
+                raise CommandError(
+                    "; ".join(f"study {f}: {' '.join(m)}" for f, m in exc.message_dict.items())
+                ) from exc
+            study.save()
             self.stdout.write(f"created study {name!r}")
 
         def progress(items):
