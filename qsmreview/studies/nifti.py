@@ -20,7 +20,7 @@ import gzip
 import io
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +56,9 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_REPORTED_VALUES = 12
 #: Chunk in which a gzip stream is counted when its data turns out short (bytes).
 _COUNT_CHUNK = 1 << 20
+#: Most voxels read at once when values are scanned (4 Mi: 32 MiB once scaled to float64), so
+#: memory stays bounded whatever the shape, even for one huge slice.
+_SLAB_VOXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -429,9 +432,11 @@ class _Stats:
 def _scan_values(
     image: nib.Nifti1Image, *, track_values: bool, path: Path, declared: DeclaredData, compressed: bool
 ) -> _Stats:
-    """Min, max, non-finite counts and (optionally) distinct values, one z slice at a time.
+    """Min, max, non-finite counts and (optionally) distinct values, a slab at a time.
 
-    Slices are read in on-disk order (echo by echo, z by z) so a gzip stream is never rewound.
+    A slab is a z slice, or a band of rows of it when the slice has more than ``_SLAB_VOXELS``
+    voxels. Slabs are read in on-disk order (echo by echo, z by z, y by y) so a gzip stream is
+    never rewound.
     A read that fails (nibabel's "Whoops, not enough data in file") is explained in words: how
     much data the header declares and how much the file holds.
     """
@@ -439,11 +444,14 @@ def _scan_values(
     proxy = image.dataobj
     shape = image.shape
     n_echoes = shape[3] if len(shape) == 4 else 1
+    rows = max(1, _SLAB_VOXELS // max(shape[0], 1))
     try:
         for e in range(n_echoes):
             for k in range(shape[2]):
-                index = (slice(None), slice(None), k, e) if len(shape) == 4 else (..., k)
-                stats.add(np.asanyarray(proxy[index]), track_values=track_values)
+                for j in range(0, shape[1], rows):
+                    band = slice(j, min(j + rows, shape[1]))
+                    index = (slice(None), band, k, e) if len(shape) == 4 else (slice(None), band, k)
+                    stats.add(np.asanyarray(proxy[index]), track_values=track_values)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise _fail(_unreadable_data_message(path, declared, compressed, exc)) from exc
     return stats
@@ -498,6 +506,7 @@ def validate_nifti(
     echo_times_s: Sequence[float] | None = None,
     max_voxels: int | None = None,
     max_unpacked_bytes: int | None = None,
+    check_grid: Callable[[tuple[int, ...], np.ndarray], None] | None = None,
 ) -> NiftiInfo:
     """Check that a file can become a series of ``kind``; return what was learnt about it.
 
@@ -510,6 +519,9 @@ def validate_nifti(
     echo_times_s : echo times in seconds, one per echo (axis 3). Required for phase.
     max_voxels, max_unpacked_bytes : size limits on what the header declares; default the
         settings ``QSMREVIEW_MAX_VOXELS`` and ``QSMREVIEW_MAX_UNPACKED_BYTES``.
+    check_grid : called with ``(shape, affine)`` after the header checks and before any value is
+        read; raises :class:`ValidationFailed` to refuse (the service's grid rule, so a volume on
+        the wrong grid is refused without scanning it).
 
     Returns
     -------
@@ -543,6 +555,8 @@ def validate_nifti(
             raise _fail(f"data type {dtype} is not a real number type (complex or RGB?)")
         affine = np.asarray(image.affine, dtype=np.float64)
         voxel_size = _check_geometry(affine)
+        if check_grid is not None:
+            check_grid(shape, affine)
         stats = _scan_values(
             image, track_values=kind in LABEL_VALUES, path=path, declared=declared, compressed=compressed
         )

@@ -329,3 +329,25 @@ def test_it_checks_shape_dtype_and_geometry_before_reading_values(nifti, no_data
     path = make(nifti)  # written before the fixture's patch matters: writing reads no proxy
 
     rejects(path, kind, message, **kwargs)
+
+
+def test_it_scans_values_in_bounded_slabs_even_within_one_slice(nifti, monkeypatch):
+    import nibabel.arrayproxy
+
+    monkeypatch.setattr(nifti_module, "_SLAB_VOXELS", 64)  # 4 rows of 16 voxels per read
+    sizes = []
+    original = nibabel.arrayproxy.ArrayProxy.__getitem__
+
+    def spy(proxy, index):
+        out = original(proxy, index)
+        sizes.append(np.asarray(out).size)
+        return out
+
+    monkeypatch.setattr(nibabel.arrayproxy.ArrayProxy, "__getitem__", spy)
+    data = magnitude_data()
+    data[3, 19, 7] = np.nan  # last row band of the last slice
+
+    rejects(nifti.volume("nan.nii.gz", data), "t2star_mag", r"\(1 NaN, 0 infinite\)")
+
+    assert max(sizes) == 64
+    assert sum(sizes) == 16 * 20 * 8

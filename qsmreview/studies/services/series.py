@@ -284,9 +284,12 @@ def series_create_from_file(
     b0 = _b0(b0_t, session)
     path = Path(path)
     tes = _echo_times(echo_times_s)
-    info = nifti.validate_nifti(path, kind=kind, echo_times_s=tes)
-    # Fail fast (before storing) on a grid mismatch; checked again under the lock.
-    _resolve_space(session=session, kind=kind, label=label, shape=info.shape, affine=info.affine, space=space)
+
+    def grid_rule(shape: tuple[int, ...], affine: np.ndarray) -> None:
+        # From the header, before any value is read; checked again under the lock when storing.
+        _resolve_space(session=session, kind=kind, label=label, shape=shape, affine=affine, space=space)
+
+    info = nifti.validate_nifti(path, kind=kind, echo_times_s=tes, check_grid=grid_rule)
     original_sha256, original_size = sha256_of_path(path)
     record: dict[str, Any] = {
         "source": "upload",
