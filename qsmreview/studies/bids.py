@@ -41,7 +41,7 @@ import json
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -533,7 +533,7 @@ def import_bids(
     return report
 
 
-def _invalid(instance: Subject | Session, what: str, exclude: set[str] = frozenset()) -> str | None:
+def _invalid(instance: Subject | Session, what: str, exclude: Collection[str] = ()) -> str | None:
     """The model validators' complaint about a new subject or session, or None.
 
     Codes and labels come from folder names and ``participants.tsv``, field strengths from the

@@ -256,6 +256,15 @@ def test_it_refuses_a_huge_declared_volume_from_the_header_alone(
     assert err.field == "file"
 
 
+def test_it_counts_a_nifti2_declaration_beyond_int32_without_overflow(tmp_path, no_data_reads):
+    path = declaring(tmp_path / "n2.nii.gz", (2**31, 2**31, 2**31), np.float64, nifti2=True)
+
+    rejects(
+        path, "qsm",
+        re.escape(f"{2**31} x {2**31} x {2**31} float64 = {2**93:,} voxels"),
+    )
+
+
 def test_it_refuses_a_declared_volume_over_the_unpacked_size_limit(tmp_path, no_data_reads, settings):
     settings.QSMREVIEW_MAX_UNPACKED_BYTES = 64 * 1024**2
     path = declaring(tmp_path / "f64.nii.gz", (256, 256, 256), np.float64)  # 16.8 M voxels: allowed
