@@ -143,6 +143,13 @@ FILE_UPLOAD_HANDLERS = ["qsmreview.studies.uploads.LimitedTemporaryFileUploadHan
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # non-file request bodies
 #: Largest accepted NIfTI upload in bytes (default 2 GiB).
 QSMREVIEW_MAX_UPLOAD_BYTES = env_int("QSMREVIEW_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
+#: Largest volume a NIfTI header may declare, all echoes together, checked from the header before
+#: any data is read (a 2 MB .nii.gz can declare gigabytes of zeros). 2**27 = 134,217,728 voxels:
+#: 512^3, a 0.5 mm whole brain (448 x 448 x 320) with two echoes, 384 x 384 x 90 with 10 echoes.
+#: See docs/data.md.
+QSMREVIEW_MAX_VOXELS = env_int("QSMREVIEW_MAX_VOXELS", 2**27, minimum=1)
+#: Largest uncompressed data block a NIfTI header may declare (default 1 GiB: 2**27 float64).
+QSMREVIEW_MAX_UNPACKED_BYTES = env_int("QSMREVIEW_MAX_UNPACKED_BYTES", 1024**3, minimum=1)
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 
 # --- auth -------------------------------------------------------------------------------------

@@ -35,22 +35,24 @@ reported as "already imported" and skipped.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import re
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import nibabel as nib
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from qsmreview.access import Actor, require_manage
-from qsmreview.errors import DomainError, ValidationFailed
+from qsmreview.errors import DomainError
 from qsmreview.studies import nifti
 from qsmreview.studies.models import Phenotype, Series, SeriesKind, Session, Sex, Study, Subject
 from qsmreview.studies.services.series import series_create_from_file
@@ -402,7 +404,11 @@ def read_participants(root: Path) -> dict[str, dict[str, Any]]:
 
 
 def _stack(item: Item, directory: Path) -> tuple[Path, dict[str, str]]:
-    """Stack per-echo 3-D files into one 4-D NIfTI; return its path and the files' checksums."""
+    """Stack per-echo 3-D files into one 4-D NIfTI; return its path and the files' checksums.
+
+    Each echo's header is checked against the size limits for the whole stack before its data
+    is read (the stack is validated again as an upload afterwards).
+    """
     arrays = []
     first = None
     checksums = {}
@@ -411,6 +417,13 @@ def _stack(item: Item, directory: Path) -> tuple[Path, dict[str, str]]:
         with nifti.open_nifti(path) as (image, _, _):
             if len(image.shape) != 3:
                 raise DomainError(f"{path.name}: an echo file must be 3-D, got shape {image.shape}")
+            declared = nifti.declared_data(image)
+            try:
+                nifti.check_declared_size(
+                    dataclasses.replace(declared, shape=(*declared.shape, len(item.files)))
+                )
+            except DomainError as exc:
+                raise DomainError(f"{len(item.files)} echoes stacked: {exc.message}") from exc
             if first is None:
                 first = image
             elif not nifti.same_grid(image.shape, image.affine, first.shape, first.affine):
@@ -476,28 +489,50 @@ def import_bids(
     report.skipped.extend(skipped)
     participants = read_participants(root)
     subjects: dict[str, Subject | None] = {}
+    #: subject codes refused by the model's validators, with the reason
+    refused: dict[str, str] = {}
     for code in sorted(codes | set(participants)):
         subject = Subject.objects.filter(study=study, code=code).first()
         if subject is None:
+            new = Subject(study=study, code=code, **participants.get(code, {}))
+            problem = _invalid(new, f"subject {code!r}")
+            if problem:
+                refused[code] = problem
+                report.skipped.append(Skipped(f"sub-{code}", "invalid", problem))
+                continue
             report.subjects_created.append(code)
             if not dry_run:
-                subject = _subject_create(study, by, code, participants.get(code, {}), report)
+                subject = subject_create(study=study, by=by, code=code, **participants.get(code, {}))
         subjects[code] = subject
     sessions: dict[tuple[str, str], Session | None] = {}
     iterable: Iterable[Item] = progress(items) if progress else items
     for item in iterable:
+        if item.subject in refused:
+            report.skipped.append(Skipped(item.rel, "invalid", refused[item.subject]))
+            continue
         key = (item.subject, item.session)
         if key not in sessions:
             subject = subjects[item.subject]
             session = Session.objects.filter(subject=subject, label=item.session).first() if subject else None
             if session is None:
+                new_session = Session(
+                    subject=subject,
+                    label=item.session,
+                    field_strength_t=study.field_strength_t if item.b0_t is None else item.b0_t,
+                )
+                problem = _invalid(
+                    new_session, f"sub-{item.subject} ses-{item.session}", exclude={"subject"}
+                )
+                if problem:  # e.g. MagneticFieldStrength out of range: this file only
+                    report.skipped.append(Skipped(item.rel, "invalid", problem))
+                    continue
                 report.sessions_created.append(f"sub-{item.subject}/ses-{item.session}")
                 if not dry_run:
                     session = session_create(
                         subject=subject,
                         by=by,
                         label=item.session,
-                        field_strength_t=item.b0_t or study.field_strength_t,
+                        field_strength_t=new_session.field_strength_t,
                     )
             sessions[key] = session
         session = sessions[key]
@@ -505,19 +540,21 @@ def import_bids(
     return report
 
 
-def _subject_create(
-    study: Study, by: Actor, code: str, fields: dict[str, Any], report: ImportReport
-) -> Subject:
-    """Create the subject with its participants.tsv fields; without them if they are refused."""
+def _invalid(instance: Subject | Session, what: str, exclude: Collection[str] = ()) -> str | None:
+    """The model validators' complaint about a new subject or session, or None.
+
+    Codes and labels come from folder names and ``participants.tsv``, field strengths from the
+    sidecars: the same validators as every other door (control characters, 0.1-20 T, ...).
+    """
     try:
-        return subject_create(study=study, by=by, code=code, **fields)
-    except ValidationFailed as exc:
-        if not fields:
-            raise
-        report.skipped.append(
-            Skipped("participants.tsv", "invalid", f"sub-{code}: {exc.message}; subject created without these fields")
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        source = {"field_strength_t": "MagneticFieldStrength"}
+        return "; ".join(
+            f"{what}: {source.get(field, field)}: {' '.join(messages)}"
+            for field, messages in exc.message_dict.items()
         )
-        return subject_create(study=study, by=by, code=code)
+    return None
 
 
 def _import_item(

@@ -7,9 +7,16 @@ Series are immutable once stored: a recomputed volume is a new Series, and one v
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+from qsmreview.studies.validators import (
+    validate_field_strength_t,
+    validate_months,
+    validate_multi_line,
+    validate_single_line,
+    validate_years,
+)
 
 
 class Role(models.TextChoices):
@@ -19,10 +26,10 @@ class Role(models.TextChoices):
 
 
 class Study(models.Model):
-    name = models.CharField(max_length=200, unique=True)
-    description = models.TextField(blank=True)
+    name = models.CharField(max_length=200, unique=True, validators=[validate_single_line])
+    description = models.TextField(blank=True, validators=[validate_multi_line])
     field_strength_t = models.FloatField(
-        "field strength (T)", default=7.0, validators=[MinValueValidator(0.1)]
+        "field strength (T)", default=7.0, validators=[validate_field_strength_t]
     )
     #: Processing defaults for this study (MEDI parameters, erosion, ...); see processing.protocol.
     protocol = models.JSONField(default=dict, blank=True)
@@ -80,18 +87,16 @@ class Subject(models.Model):
     """A pseudonymous participant. ``code`` is unique within its study; no identifying data."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="subjects")
-    code = models.CharField(max_length=64)
+    code = models.CharField(max_length=64, validators=[validate_single_line])
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
-    age_years = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0)])
-    disease_duration_years = models.FloatField(
-        null=True, blank=True, validators=[MinValueValidator(0)]
-    )
+    age_years = models.FloatField(null=True, blank=True, validators=[validate_years])
+    disease_duration_years = models.FloatField(null=True, blank=True, validators=[validate_years])
     phenotype = models.CharField(max_length=8, choices=Phenotype.choices, blank=True)
-    treatment = models.CharField(max_length=200, blank=True)
+    treatment = models.CharField(max_length=200, blank=True, validators=[validate_single_line])
     min_wm_lesion_age_months = models.FloatField(
-        "minimum WM lesion age (months)", null=True, blank=True, validators=[MinValueValidator(0)]
+        "minimum WM lesion age (months)", null=True, blank=True, validators=[validate_months]
     )
-    notes = models.TextField(blank=True)
+    notes = models.TextField(blank=True, validators=[validate_multi_line])
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -107,11 +112,13 @@ class Subject(models.Model):
 
 class Session(models.Model):
     subject = models.ForeignKey(Subject, on_delete=models.CASCADE, related_name="sessions")
-    label = models.CharField(max_length=64, help_text="e.g. the BIDS session label '01'")
+    label = models.CharField(
+        max_length=64, help_text="e.g. the BIDS session label '01'", validators=[validate_single_line]
+    )
     scan_date = models.DateField(null=True, blank=True)
-    scanner = models.CharField(max_length=200, blank=True)
+    scanner = models.CharField(max_length=200, blank=True, validators=[validate_single_line])
     field_strength_t = models.FloatField(
-        "field strength (T)", default=7.0, validators=[MinValueValidator(0.1)]
+        "field strength (T)", default=7.0, validators=[validate_field_strength_t]
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -182,11 +189,14 @@ class Series(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="series")
     kind = models.CharField(max_length=16, choices=SeriesKind.choices)
     label = models.CharField(
-        max_length=64, blank=True, help_text="distinguishes volumes of one kind, e.g. 'echo-2'"
+        max_length=64,
+        blank=True,
+        help_text="distinguishes volumes of one kind, e.g. 'echo-2'",
+        validators=[validate_single_line],
     )
     space = models.CharField(max_length=8, choices=Space.choices, default=Space.T2STAR)
     file = models.FileField(upload_to=series_upload_to, max_length=500)
-    original_filename = models.CharField(max_length=255, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True, validators=[validate_single_line])
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
     shape = models.JSONField(help_text="array shape, e.g. [384, 384, 90] or [..., n_echoes]")
@@ -194,7 +204,7 @@ class Series(models.Model):
     affine = models.JSONField(help_text="4x4 voxel-to-world (RAS, mm)")
     dtype = models.CharField(max_length=32)
     echo_times_s = models.JSONField(default=list, blank=True)
-    b0_t = models.FloatField("B0 (T)", null=True, blank=True)
+    b0_t = models.FloatField("B0 (T)", null=True, blank=True, validators=[validate_field_strength_t])
     b0_direction = models.JSONField(
         default=list, blank=True, help_text="unit B0 direction in voxel coordinates"
     )

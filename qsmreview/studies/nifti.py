@@ -4,9 +4,14 @@
 :func:`check_same_grid` compares two grids; neither touches the database. The service
 (:mod:`qsmreview.studies.services.series`) decides which grid a series is compared with.
 
-Values are checked slab by slab through nibabel's array proxy, so a file of several gigabytes is
-never loaded whole. The format is recognised from the file's bytes, not its name: an upload lives
-in a temporary file whose name says nothing reliable (``tmpab12.upload.gz``).
+The checks run cheapest first, and nothing reads the image data until every header check has
+passed: the header (format, voxel size), then the size the header declares against
+``QSMREVIEW_MAX_VOXELS`` and ``QSMREVIEW_MAX_UNPACKED_BYTES`` (a 2 MB ``.nii.gz`` may declare
+gigabytes of zeros) and against what an uncompressed file holds, then dimensions, echo times, data
+type and geometry, and only then the values. Values are checked slab by slab through nibabel's
+array proxy, so even a volume at the limits is never loaded whole. The format is recognised from
+the file's bytes, not its name: an upload lives in a temporary file whose name says nothing
+reliable (``tmpab12.upload.gz``).
 """
 
 from __future__ import annotations
@@ -15,16 +20,18 @@ import gzip
 import io
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from django.conf import settings
 
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.models import SeriesKind
+from qsmreview.studies.uploads import human_bytes
 from recon.errors import ReconInputError
 from recon.geometry import b0_direction_from_affine, voxel_size_from_affine
 from recon.phase import phase_to_radians
@@ -47,6 +54,11 @@ GRID_TOLERANCE_MM = 1e-3
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_REPORTED_VALUES = 12
+#: Chunk in which a gzip stream is counted when its data turns out short (bytes).
+_COUNT_CHUNK = 1 << 20
+#: Most voxels read at once when values are scanned (4 Mi: 32 MiB once scaled to float64), so
+#: memory stays bounded whatever the shape, even for one huge slice.
+_SLAB_VOXELS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -186,6 +198,148 @@ def open_nifti(path: Path | str) -> Iterator[tuple[nib.Nifti1Image | nib.Nifti2I
         fh.close()
 
 
+# --- declared size ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeclaredData:
+    """The data block a header declares, from the header alone.
+
+    Attributes
+    ----------
+    shape : the array shape of the header's ``dim``.
+    dtype : the on-disk data type.
+    offset : byte offset of the data in the (uncompressed) file (``vox_offset``).
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    offset: int
+
+    @property
+    def n_voxels(self) -> int:
+        n = 1
+        for d in self.shape:  # Python ints: 30000**3 * 8 must not overflow
+            n *= max(int(d), 0)
+        return n
+
+    @property
+    def n_bytes(self) -> int:
+        return self.n_voxels * self.dtype.itemsize
+
+    def describe(self) -> str:
+        shape = " x ".join(str(d) for d in self.shape)
+        return (
+            f"the header declares {shape} {self.dtype} = {self.n_voxels:,} voxels "
+            f"({human_bytes(self.n_bytes)} unpacked)"
+        )
+
+
+def voxel_limit() -> int:
+    """``settings.QSMREVIEW_MAX_VOXELS``: the most voxels (all echoes) a volume may declare."""
+    return int(settings.QSMREVIEW_MAX_VOXELS)
+
+
+def unpacked_bytes_limit() -> int:
+    """``settings.QSMREVIEW_MAX_UNPACKED_BYTES``: the largest uncompressed data block accepted."""
+    return int(settings.QSMREVIEW_MAX_UNPACKED_BYTES)
+
+
+def check_declared_size(
+    declared: DeclaredData, *, max_voxels: int | None = None, max_unpacked_bytes: int | None = None
+) -> None:
+    """Refuse a volume whose header declares more voxels or bytes than the limits allow.
+
+    Uses the header only, so a small compressed file declaring a huge volume is refused in
+    microseconds, before anything is decompressed.
+
+    Parameters
+    ----------
+    declared : what the header declares.
+    max_voxels, max_unpacked_bytes : the limits; default the settings ``QSMREVIEW_MAX_VOXELS``
+        and ``QSMREVIEW_MAX_UNPACKED_BYTES``.
+
+    Raises
+    ------
+    ValidationFailed
+        Naming the declared shape, data type, voxel count and size, and the limit passed.
+    """
+    voxels = voxel_limit() if max_voxels is None else max_voxels
+    byte_limit = unpacked_bytes_limit() if max_unpacked_bytes is None else max_unpacked_bytes
+    if declared.n_voxels > voxels:
+        raise _fail(
+            f"volume too large: {declared.describe()}, more than the limit of {voxels:,} "
+            "voxels (QSMREVIEW_MAX_VOXELS)"
+        )
+    if declared.n_bytes > byte_limit:
+        raise _fail(
+            f"volume too large: {declared.describe()}, more than the limit of "
+            f"{human_bytes(byte_limit)} ({byte_limit:,} bytes, QSMREVIEW_MAX_UNPACKED_BYTES)"
+        )
+
+
+def declared_data(image: nib.Nifti1Image | nib.Nifti2Image) -> DeclaredData:
+    """What an opened image's header declares (no data is read)."""
+    header = image.header
+    return DeclaredData(
+        shape=tuple(int(n) for n in header.get_data_shape()),
+        dtype=np.dtype(header.get_data_dtype()),
+        # The proxy keeps the file's vox_offset; the image's own header copy resets it to 0.
+        offset=int(getattr(image.dataobj, "offset", header.get_data_offset())),
+    )
+
+
+def _short_data_message(declared: DeclaredData, held: int) -> str:
+    return (
+        f"{declared.describe()}, but the file holds only {max(held, 0):,} of its "
+        f"{declared.n_bytes:,} bytes of data: truncated or corrupt file, or a wrong header"
+    )
+
+
+def _check_data_present(path: Path, declared: DeclaredData, compressed: bool) -> None:
+    """Refuse an uncompressed file shorter than its header's data block (compressed: see below).
+
+    A gzip stream's uncompressed length is unknown without decompressing it; a short one is
+    caught when the values are read (:func:`_unreadable_data_message`).
+    """
+    if compressed:
+        return
+    held = path.stat().st_size - declared.offset
+    if held < declared.n_bytes:
+        raise _fail(_short_data_message(declared, held))
+
+
+def _gzip_length(path: Path, stop_after: int) -> tuple[int, bool]:
+    """(uncompressed bytes counted, whether the stream read cleanly), reading at most
+    ``stop_after`` bytes, a chunk at a time."""
+    total = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while total <= stop_after:
+                chunk = fh.read(_COUNT_CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error):
+        return total, False
+    return total, True
+
+
+def _unreadable_data_message(
+    path: Path, declared: DeclaredData, compressed: bool, exc: BaseException
+) -> str:
+    """Say why the data could not be read: fewer bytes than declared, or a corrupt stream."""
+    if compressed:
+        length, clean = _gzip_length(path, declared.offset + declared.n_bytes)
+    else:
+        length, clean = path.stat().st_size, True
+    held = length - declared.offset
+    if held < declared.n_bytes:
+        message = _short_data_message(declared, held)
+        return message if clean else message + f" ({exc})"
+    return f"the image data cannot be read (truncated or corrupt file): {exc}"
+
+
 # --- the checks ------------------------------------------------------------------------------
 
 
@@ -275,22 +429,31 @@ class _Stats:
             self.values.update(float(v) for v in np.unique(slab)[: _MAX_REPORTED_VALUES + 1])
 
 
-def _scan_values(image: nib.Nifti1Image, *, track_values: bool) -> _Stats:
-    """Min, max, non-finite counts and (optionally) distinct values, one z slice at a time.
+def _scan_values(
+    image: nib.Nifti1Image, *, track_values: bool, path: Path, declared: DeclaredData, compressed: bool
+) -> _Stats:
+    """Min, max, non-finite counts and (optionally) distinct values, a slab at a time.
 
-    Slices are read in on-disk order (echo by echo, z by z) so a gzip stream is never rewound.
+    A slab is a z slice, or a band of rows of it when the slice has more than ``_SLAB_VOXELS``
+    voxels. Slabs are read in on-disk order (echo by echo, z by z, y by y) so a gzip stream is
+    never rewound.
+    A read that fails (nibabel's "Whoops, not enough data in file") is explained in words: how
+    much data the header declares and how much the file holds.
     """
     stats = _Stats()
     proxy = image.dataobj
     shape = image.shape
     n_echoes = shape[3] if len(shape) == 4 else 1
+    rows = max(1, _SLAB_VOXELS // max(shape[0], 1))
     try:
         for e in range(n_echoes):
             for k in range(shape[2]):
-                index = (slice(None), slice(None), k, e) if len(shape) == 4 else (..., k)
-                stats.add(np.asanyarray(proxy[index]), track_values=track_values)
+                for j in range(0, shape[1], rows):
+                    band = slice(j, min(j + rows, shape[1]))
+                    index = (slice(None), band, k, e) if len(shape) == 4 else (slice(None), band, k)
+                    stats.add(np.asanyarray(proxy[index]), track_values=track_values)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
-        raise _fail(f"the image data cannot be read (truncated or corrupt file): {exc}") from exc
+        raise _fail(_unreadable_data_message(path, declared, compressed, exc)) from exc
     return stats
 
 
@@ -337,15 +500,28 @@ def _check_values(stats: _Stats, kind: str) -> str | None:
 
 
 def validate_nifti(
-    path: Path | str, *, kind: str, echo_times_s: Sequence[float] | None = None
+    path: Path | str,
+    *,
+    kind: str,
+    echo_times_s: Sequence[float] | None = None,
+    max_voxels: int | None = None,
+    max_unpacked_bytes: int | None = None,
+    check_grid: Callable[[tuple[int, ...], np.ndarray], None] | None = None,
 ) -> NiftiInfo:
     """Check that a file can become a series of ``kind``; return what was learnt about it.
+
+    Every header check runs before any image data is read (see the module docstring).
 
     Parameters
     ----------
     path : path of a single-file NIfTI-1 or NIfTI-2 (plain or gzip; the name does not matter).
     kind : a :class:`~qsmreview.studies.models.SeriesKind` value.
     echo_times_s : echo times in seconds, one per echo (axis 3). Required for phase.
+    max_voxels, max_unpacked_bytes : size limits on what the header declares; default the
+        settings ``QSMREVIEW_MAX_VOXELS`` and ``QSMREVIEW_MAX_UNPACKED_BYTES``.
+    check_grid : called with ``(shape, affine)`` after the header checks and before any value is
+        read; raises :class:`ValidationFailed` to refuse (the service's grid rule, so a volume on
+        the wrong grid is refused without scanning it).
 
     Returns
     -------
@@ -354,8 +530,9 @@ def validate_nifti(
     Raises
     ------
     ValidationFailed
-        With a message saying what is wrong: not NIfTI (text, Analyze, truncated gzip), fewer
-        than 3 or more than 4 dimensions, 4-D for a kind without echoes, echo-time count not
+        With a message saying what is wrong: not NIfTI (text, Analyze, truncated gzip), a
+        declared volume over the voxel or unpacked-size limit, less data in the file than the
+        header declares, fewer than 3 or more than 4 dimensions, 4-D for a kind without echoes, echo-time count not
         matching axis 3, voxel size outside 0.05-10 mm or a degenerate affine, NaN or infinite
         values, phase neither in radians nor a recognised scaled integer phase, a mask not
         binary or tissue labels outside FSL FAST's {0, 1, 2, 3}.
@@ -364,16 +541,25 @@ def validate_nifti(
         kind = SeriesKind(kind)
     except ValueError as exc:
         raise _fail(f"unknown series kind {kind!r}", "kind") from exc
+    path = Path(path)
     with open_nifti(path) as (image, fmt, compressed):
-        shape = tuple(int(n) for n in image.shape)
+        # Header only, cheapest first; no image data is read before the value scan.
+        declared = declared_data(image)
+        check_declared_size(declared, max_voxels=max_voxels, max_unpacked_bytes=max_unpacked_bytes)
+        _check_data_present(path, declared, compressed)
+        shape = declared.shape
         n_echoes = _check_dimensions(shape, kind)
         _check_echo_times(echo_times_s, kind, n_echoes)
-        dtype = np.dtype(image.get_data_dtype())
+        dtype = declared.dtype
         if dtype.names is not None or dtype.kind not in "biuf":
             raise _fail(f"data type {dtype} is not a real number type (complex or RGB?)")
         affine = np.asarray(image.affine, dtype=np.float64)
         voxel_size = _check_geometry(affine)
-        stats = _scan_values(image, track_values=kind in LABEL_VALUES)
+        if check_grid is not None:
+            check_grid(shape, affine)
+        stats = _scan_values(
+            image, track_values=kind in LABEL_VALUES, path=path, declared=declared, compressed=compressed
+        )
         conversion = _check_values(stats, kind)
         scaled_dtype = np.asanyarray(image.dataobj[(0,) * len(shape)]).dtype
     return NiftiInfo(

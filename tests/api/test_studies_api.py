@@ -145,7 +145,7 @@ def test_it_refuses_an_out_of_range_field_strength(study, admin):
     )
 
     assert response.status_code == 400
-    message = "Ensure this value is greater than or equal to 0.1."
+    message = "must be a field strength in tesla (0.1-20 T), got 0"
     assert response.json() == {
         "detail": f"field_strength_t: {message}",
         "code": "invalid",

@@ -211,3 +211,31 @@ def test_the_command_creates_the_study_only_when_asked(bids, db, media_root, rat
     assert {s.provenance["uploaded_by"].split(" as ")[0] for s in Series.objects.filter(session__subject__study=study)} == {
         "system (manage.py import_bids)"
     }
+
+
+def test_it_refuses_echoes_whose_stack_passes_the_voxel_limit_before_reading_them(
+    bids, study, media_root, settings, monkeypatch
+):
+    import nibabel.arrayproxy
+
+    settings.QSMREVIEW_MAX_VOXELS = 4000  # one echo (2,560 voxels) fits, two stacked do not
+    stacked = []
+    original = nibabel.arrayproxy.ArrayProxy.__array__
+
+    def spy(proxy, *args, **kwargs):
+        if proxy.shape == (16, 20, 8) and "MEGRE" in str(getattr(proxy.file_like, "name", proxy.file_like)):
+            stacked.append(proxy)
+        return original(proxy, *args, **kwargs)
+
+    monkeypatch.setattr(nibabel.arrayproxy.ArrayProxy, "__array__", spy)
+
+    report = import_bids(bids, study=study, by=SYSTEM)
+
+    assert stacked == []  # no echo's data was read
+    reasons = {s.path: s.reason for s in report.skipped_by("invalid")}
+    mag = "sub-02/anat/sub-02_echo-1_part-mag_MEGRE.nii.gz, sub-02/anat/sub-02_echo-2_part-mag_MEGRE.nii.gz"
+    assert reasons[mag] == (
+        "2 echoes stacked: volume too large: the header declares 16 x 20 x 8 x 2 float32 = "
+        "5,120 voxels (20.0 KiB unpacked), more than the limit of 4,000 voxels (QSMREVIEW_MAX_VOXELS)"
+    )
+    assert not Series.objects.filter(session__subject__code="02", kind__in=["t2star_mag", "t2star_phase"]).exists()

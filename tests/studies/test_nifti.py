@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from qsmreview.errors import ValidationFailed
+from qsmreview.studies import nifti as nifti_module
 from qsmreview.studies.nifti import check_same_grid, load_phase_radians, same_grid, validate_nifti
-from tests.fixtures.nifti import AFFINE, SHAPE, magnitude_data, mask_data, phase_data
+from tests.fixtures.nifti import AFFINE, ECHO_TIMES_S, SHAPE, magnitude_data, mask_data, phase_data
+from tests.studies.declared import CUBE_30000, PHASE_512_1024, SLICE_23170, declaring
 
 
 def rejects(path, kind: str, match: str, **kwargs) -> ValidationFailed:
@@ -200,3 +204,159 @@ def test_it_compares_grids_within_a_micrometre():
     assert not same_grid(SHAPE, shifted, SHAPE, AFFINE)
     with pytest.raises(ValidationFailed, match=r"shape \(16, 20, 9\) vs \(16, 20, 8\)"):
         check_same_grid((16, 20, 9), AFFINE, SHAPE, AFFINE, what="mask", reference="the magnitude")
+
+
+# --- declared size (issue #15 points 7 and 9): refused from the header, before any data -----
+
+
+@pytest.fixture
+def no_data_reads(monkeypatch):
+    """Make any read of image data fail the test: the refusals below must come from the header."""
+    import nibabel.arrayproxy
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("image data was read")
+
+    monkeypatch.setattr(nibabel.arrayproxy.ArrayProxy, "__getitem__", forbidden)
+    monkeypatch.setattr(nibabel.arrayproxy.ArrayProxy, "__array__", forbidden)
+    monkeypatch.setattr(nifti_module, "_scan_values", forbidden)
+
+
+@pytest.mark.parametrize(
+    ("declared", "kind", "echo_times_s", "message"),
+    [
+        (
+            SLICE_23170, "t2star_mag", None,
+            "volume too large: the header declares 23170 x 23170 x 1 float32 = 536,848,900 voxels "
+            "(2.0 GiB unpacked), more than the limit of 134,217,728 voxels (QSMREVIEW_MAX_VOXELS)",
+        ),
+        (
+            PHASE_512_1024, "t2star_phase", [0.01],
+            "volume too large: the header declares 512 x 512 x 1024 int16 = 268,435,456 voxels "
+            "(512.0 MiB unpacked), more than the limit of 134,217,728 voxels (QSMREVIEW_MAX_VOXELS)",
+        ),
+        (
+            CUBE_30000, "t2star_mag", None,
+            "volume too large: the header declares 30000 x 30000 x 30000 float32 = "
+            "27,000,000,000,000 voxels (100582.8 GiB unpacked), more than the limit of "
+            "134,217,728 voxels (QSMREVIEW_MAX_VOXELS)",
+        ),
+    ],
+    ids=["23170-slice", "512x512x1024-phase", "30000-cube"],
+)
+@pytest.mark.parametrize("name", ["huge.nii.gz", "huge.nii"])
+def test_it_refuses_a_huge_declared_volume_from_the_header_alone(
+    tmp_path, no_data_reads, declared, kind, echo_times_s, message, name
+):
+    path = declaring(tmp_path / name, *declared)
+
+    err = rejects(path, kind, re.escape(message), echo_times_s=echo_times_s)
+
+    assert err.message == message
+    assert err.field == "file"
+
+
+def test_it_counts_a_nifti2_declaration_beyond_int32_without_overflow(tmp_path, no_data_reads):
+    path = declaring(tmp_path / "n2.nii.gz", (2**31, 2**31, 2**31), np.float64, nifti2=True)
+
+    rejects(
+        path, "qsm",
+        re.escape(f"{2**31} x {2**31} x {2**31} float64 = {2**93:,} voxels"),
+    )
+
+
+def test_it_refuses_a_declared_volume_over_the_unpacked_size_limit(tmp_path, no_data_reads, settings):
+    settings.QSMREVIEW_MAX_UNPACKED_BYTES = 64 * 1024**2
+    path = declaring(tmp_path / "f64.nii.gz", (256, 256, 256), np.float64)  # 16.8 M voxels: allowed
+
+    rejects(
+        path, "qsm",
+        re.escape(
+            "volume too large: the header declares 256 x 256 x 256 float64 = 16,777,216 voxels "
+            "(128.0 MiB unpacked), more than the limit of 64.0 MiB (67,108,864 bytes, "
+            "QSMREVIEW_MAX_UNPACKED_BYTES)"
+        ),
+    )
+
+
+def test_it_counts_all_echoes_against_the_voxel_limit(nifti, settings):
+    path = nifti.magnitude(echoes=4)  # 16 x 20 x 8 x 4 = 10,240 voxels
+    settings.QSMREVIEW_MAX_VOXELS = 10_240
+    assert validate_nifti(path, kind="t2star_mag", echo_times_s=ECHO_TIMES_S).shape == SHAPE + (4,)
+
+    settings.QSMREVIEW_MAX_VOXELS = 10_239
+    rejects(path, "t2star_mag", r"16 x 20 x 8 x 4 float32 = 10,240 voxels .* limit of 10,239 voxels", echo_times_s=ECHO_TIMES_S)
+
+
+def test_it_takes_the_limits_as_arguments_too(nifti):
+    rejects(nifti.magnitude(), "t2star_mag", r"limit of 1,000 voxels", max_voxels=1000)
+    rejects(nifti.magnitude(), "t2star_mag", r"limit of 1000 bytes", max_unpacked_bytes=1000)
+
+
+def test_it_refuses_an_uncompressed_file_shorter_than_its_header_declares_before_reading(
+    tmp_path, no_data_reads
+):
+    path = declaring(tmp_path / "short.nii", (64, 64, 64), np.float32, payload=b"\0" * 1000)
+
+    rejects(
+        path, "t2star_mag",
+        re.escape(
+            "the header declares 64 x 64 x 64 float32 = 262,144 voxels (1.0 MiB unpacked), but the "
+            "file holds only 1,000 of its 1,048,576 bytes of data: truncated or corrupt file, or a "
+            "wrong header"
+        ),
+    )
+
+
+def test_it_says_how_much_data_a_short_gzip_holds_instead_of_whoops(tmp_path):
+    path = declaring(tmp_path / "short.nii.gz", (64, 64, 64), np.float32, payload=b"\0" * 1000)
+
+    err = rejects(path, "t2star_mag", "but the file holds only 1,000 of its 1,048,576 bytes of data")
+
+    assert "Whoops" not in err.message
+
+
+def test_it_says_how_much_data_a_truncated_gzip_stream_holds(nifti):
+    err = rejects(nifti.truncated_gzip(), "t2star_mag", "truncated or corrupt")
+
+    # 16 x 20 x 8 float32 = 10,240 bytes declared; the cut stream ends before them.
+    assert "the header declares 16 x 20 x 8 float32 = 2,560 voxels" in err.message
+    assert "of its 10,240 bytes of data" in err.message
+
+
+@pytest.mark.parametrize(
+    ("make", "kind", "kwargs", "message"),
+    [
+        (lambda n: n.magnitude(echoes=2), "flair", {}, "only multi-echo"),
+        (lambda n: n.phase(echoes=3), "t2star_phase", {"echo_times_s": [0.01]}, "1 echo time"),
+        (lambda n: n.volume("c.nii.gz", np.ones(SHAPE, np.complex64)), "qsm", {}, "not a real number type"),
+        (lambda n: n.volume("v.nii.gz", magnitude_data(), np.diag([50.0, 0.5, 1.0, 1.0])), "qsm", {}, "voxel size"),
+    ],
+    ids=["4d-kind", "echo-count", "complex", "voxel-size"],
+)
+def test_it_checks_shape_dtype_and_geometry_before_reading_values(nifti, no_data_reads, make, kind, kwargs, message):
+    path = make(nifti)  # written before the fixture's patch matters: writing reads no proxy
+
+    rejects(path, kind, message, **kwargs)
+
+
+def test_it_scans_values_in_bounded_slabs_even_within_one_slice(nifti, monkeypatch):
+    import nibabel.arrayproxy
+
+    monkeypatch.setattr(nifti_module, "_SLAB_VOXELS", 64)  # 4 rows of 16 voxels per read
+    sizes = []
+    original = nibabel.arrayproxy.ArrayProxy.__getitem__
+
+    def spy(proxy, index):
+        out = original(proxy, index)
+        sizes.append(np.asarray(out).size)
+        return out
+
+    monkeypatch.setattr(nibabel.arrayproxy.ArrayProxy, "__getitem__", spy)
+    data = magnitude_data()
+    data[3, 19, 7] = np.nan  # last row band of the last slice
+
+    rejects(nifti.volume("nan.nii.gz", data), "t2star_mag", r"\(1 NaN, 0 infinite\)")
+
+    assert max(sizes) == 64
+    assert sum(sizes) == 16 * 20 * 8

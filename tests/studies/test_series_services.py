@@ -249,7 +249,7 @@ REJECTIONS = [
     pytest.param(_not_binary, "lesion_mask", {}, "must be binary", id="mask-not-binary"),
     pytest.param(_labels, "tissue", {}, "FSL FAST codes 0-3", id="tissue-range"),
     pytest.param(lambda n: n.magnitude(), "dwi", {}, "unknown series kind", id="kind"),
-    pytest.param(lambda n: n.magnitude(), "t2star_mag", {"b0_t": 0.0}, "B0 must be a field strength", id="b0"),
+    pytest.param(lambda n: n.magnitude(), "t2star_mag", {"b0_t": 0.0}, r"B0: must be a field strength in tesla \(0.1-20 T\), got 0", id="b0"),
 ]
 
 
@@ -341,3 +341,21 @@ def test_it_streams_a_local_copy_when_the_storage_has_no_path(settings, session,
         assert sha256(local) == sha256(path)
     assert not local.exists()
     np.testing.assert_allclose(series_load(series).get_fdata(), magnitude_data(), atol=1e-6)
+
+
+def test_it_applies_the_grid_rule_from_the_header_before_reading_any_value(
+    session, magnitude, nifti, media_root, monkeypatch
+):
+    import nibabel.arrayproxy
+
+    path = nifti.mask("mask-10.nii.gz", shape=(16, 20, 10))
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("image data was read")
+
+    monkeypatch.setattr(nibabel.arrayproxy.ArrayProxy, "__getitem__", forbidden)
+    monkeypatch.setattr(nibabel.arrayproxy.ArrayProxy, "__array__", forbidden)
+
+    with pytest.raises(ValidationFailed, match=r"not on the grid of the current .*shape \(16, 20, 10\) vs \(16, 20, 8\)"):
+        upload(session, path, kind="brain_mask")
+    assert_only(media_root, magnitude)

@@ -18,6 +18,7 @@ from qsmreview.errors import ValidationFailed
 from qsmreview.studies.models import Membership, Role, Series, SeriesKind, Session, Study, Subject
 from qsmreview.access import role_in_study
 from qsmreview.studies.services.studies import SESSION_FIELDS, STUDY_FIELDS, SUBJECT_FIELDS
+from qsmreview.studies.validators import validate_field_strength_t, validate_single_line
 
 
 class StrictInput(serializers.Serializer):
@@ -191,9 +192,16 @@ class OptionalBooleanField(serializers.BooleanField):
 class SeriesUploadInputSerializer(StrictInput):
     session = serializers.IntegerField(help_text="id of the session")
     kind = serializers.ChoiceField(choices=SeriesKind.choices)
-    label = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+    label = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=64, validators=[validate_single_line]
+    )
     echo_times_s = EchoTimesField(required=False, help_text="seconds; list or '0.004,0.008'")
-    b0_t = serializers.FloatField(required=False, allow_null=True, min_value=0.1)
+    b0_t = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        validators=[validate_field_strength_t],
+        help_text="tesla, 0.1-20; default: the session's field strength",
+    )
     blinded = OptionalBooleanField(
         required=False, allow_null=True, default=None, help_text="default: by kind (QSM, lesion masks)"
     )

@@ -20,6 +20,7 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -36,6 +37,7 @@ from qsmreview.studies.models import (
     Space,
 )
 from qsmreview.studies.storage import nifti_suffix, sha256_of_path
+from qsmreview.studies.validators import validate_field_strength_t, validate_single_line
 from recon.geometry import b0_direction_from_affine, voxel_size_from_affine
 
 #: Kinds whose grid defines the T2* grid, in order of preference as a reference.
@@ -58,14 +60,22 @@ def _label(label: str | None) -> str:
     label = (label or "").strip()
     if len(label) > _MAX_LABEL:
         raise ValidationFailed(f"label is longer than {_MAX_LABEL} characters", field="label")
+    _check(validate_single_line, label, "label")
     return label
 
 
+def _check(validator: Any, value: Any, field: str, what: str | None = None) -> None:
+    """Run a model-field validator; raise its message as ValidationFailed on ``field``."""
+    try:
+        validator(value)
+    except ValidationError as exc:
+        raise ValidationFailed(f"{what or field}: {' '.join(exc.messages)}", field=field) from exc
+
+
 def _b0(b0_t: float | None, session: Session) -> float:
-    value = session.field_strength_t if b0_t is None else float(b0_t)
-    if not (np.isfinite(value) and 0.1 <= value <= 20.0):
-        raise ValidationFailed(f"B0 must be a field strength in tesla (0.1-20), got {value:g}", field="b0_t")
-    return value
+    value = session.field_strength_t if b0_t is None else b0_t
+    _check(validate_field_strength_t, value, "b0_t", "B0")
+    return float(value)
 
 
 def _echo_times(echo_times_s: Sequence[float] | None) -> list[float]:
@@ -273,12 +283,16 @@ def series_create_from_file(
     require_manage(by, session.study, "upload series")
     kind = _kind(kind)
     label = _label(label)
+    _check(validate_single_line, original_filename, "file", "file name")
+    b0 = _b0(b0_t, session)
     path = Path(path)
     tes = _echo_times(echo_times_s)
-    info = nifti.validate_nifti(path, kind=kind, echo_times_s=tes)
-    b0 = _b0(b0_t, session)
-    # Fail fast (before storing) on a grid mismatch; checked again under the lock.
-    _resolve_space(session=session, kind=kind, label=label, shape=info.shape, affine=info.affine, space=space)
+
+    def grid_rule(shape: tuple[int, ...], affine: np.ndarray) -> None:
+        # From the header, before any value is read; checked again under the lock when storing.
+        _resolve_space(session=session, kind=kind, label=label, shape=shape, affine=affine, space=space)
+
+    info = nifti.validate_nifti(path, kind=kind, echo_times_s=tes, check_grid=grid_rule)
     original_sha256, original_size = sha256_of_path(path)
     record: dict[str, Any] = {
         "source": "upload",
