@@ -65,6 +65,8 @@ def test_an_admin_views_a_qsm_in_ppm_with_an_overlay(
     chi = phantom.chi_ppm * phantom.brain_mask
     assert shown == pytest.approx(float(chi[i, j, k]), abs=1e-4)
 
+    page.screenshot(path=str(screens_dir / "viewer_qsm.png"), full_page=True)
+
     # Overlay: the session's native FLAIR (visible to an admin), listed with its grid.
     options = page.locator('[data-testid="overlay"] option').all_inner_texts()
     assert any("own grid (native)" in text for text in options)
@@ -101,3 +103,23 @@ def test_a_multi_echo_magnitude_shows_one_echo_with_a_selector(
     page.select_option('[data-testid="echo"]', "1")
     assert page.evaluate("window.qsmViewer.volume.frame4D") == 1
     assert page.locator('[data-testid="units"]').inner_text() == ""
+
+
+def test_a_native_flair_over_the_magnitude_shows_the_registration(
+    logged_in_page, live_server, admin, scans, phantom_session, screens_dir
+) -> None:
+    from qsmreview.studies.models import Series
+
+    mag = Series.objects.get(session=phantom_session, kind="t2star_mag")
+    page = logged_in_page(admin)
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{live_server.url}/series/{mag.pk}/view/")
+    page.wait_for_selector('[data-testid="viewer"][data-ready="true"]', timeout=60_000)
+    page.select_option('[data-testid="overlay-colormap"]', "hot")
+    page.select_option('[data-testid="overlay"]', str(scans["flair"].pk))
+    page.wait_for_selector(f'[data-testid="viewer"][data-overlay="{scans["flair"].pk}"]', timeout=60_000)
+    assert page.evaluate("window.qsmViewer.nv.volumes[1].colormap") == "hot"
+    # Removing the overlay leaves the magnitude alone.
+    page.screenshot(path=str(screens_dir / "viewer_flair_over_magnitude.png"), full_page=True)
+    page.select_option('[data-testid="overlay"]', "")
+    assert page.evaluate("window.qsmViewer.nv.volumes.length") == 1

@@ -72,6 +72,14 @@ async function main() {
     root.dataset.colormap = name;
   }
 
+  // The value under the crosshair, with units.
+  let overlayUnits = "";
+  viewer.onLocation(({ mm, vox, value, overlayValue }) => {
+    $("value").textContent = formatValue(value, units);
+    $("where").textContent = `voxel ${vox.map((v) => Math.round(v)).join(", ")} · ${mm.map((v) => v.toFixed(1)).join(", ")} mm`;
+    $("overlay-value").textContent = overlayValue === undefined ? "" : `overlay: ${formatValue(overlayValue, overlayUnits)}`;
+  });
+
   await viewer.loadSeries({ url: series.url, name: series.name, kind: series.kind, units });
 
   // Window: inputs (a symmetric QSM window stays symmetric when one end is typed) and presets.
@@ -129,14 +137,6 @@ async function main() {
     fieldset.hidden = false;
     root.dataset.frames = String(viewer.frameCount);
   }
-
-  // The value under the crosshair, with units.
-  let overlayUnits = "";
-  viewer.onLocation(({ mm, vox, value, overlayValue }) => {
-    $("value").textContent = formatValue(value, units);
-    $("where").textContent = `voxel ${vox.map((v) => Math.round(v)).join(", ")} · ${mm.map((v) => v.toFixed(1)).join(", ")} mm`;
-    $("overlay-value").textContent = overlayValue === undefined ? "" : `overlay: ${formatValue(overlayValue, overlayUnits)}`;
-  });
 
   // The overlay: the session's other series that this user may see (the server listed them).
   const overlaySelect = $("overlay");

@@ -123,6 +123,7 @@ export class Viewer {
     if (susceptibility) this.setWindow(-half, half);
     await nextFrame();
     this._emitWindow();
+    this.nv.createOnLocationChange(); // the value at the start position, before any click
     return this.volume;
   }
 
@@ -197,6 +198,7 @@ export class Viewer {
     await this.nv.addVolumeFromUrl(options);
     this.overlay = { ...series, ...options };
     await nextFrame();
+    this.nv.createOnLocationChange();
     return this.nv.volumes[1] || null;
   }
 
