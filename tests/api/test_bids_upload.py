@@ -90,8 +90,9 @@ def symlink_zip() -> bytes:
         (make_zip({"sub-P09/big.nii": bytes(8 * 1024 * 1024)}), "refused as a possible zip bomb"),
         (b"PK\x03\x04 not really a zip", "not a zip file"),
         (make_zip({"README": "no subjects here"}), "no sub-* folder at the top of the zip"),
+        (make_zip({"sub-P09": b"x", "sub-P09/anat/a.nii": b"y"}), "the zip cannot be unpacked"),
     ],
-    ids=["dotdot", "absolute", "backslash", "symlink", "bomb", "not-a-zip", "not-bids"],
+    ids=["dotdot", "absolute", "backslash", "symlink", "bomb", "not-a-zip", "not-bids", "file-and-folder"],
 )
 def test_it_refuses_an_unsafe_zip_and_stores_nothing(admin, study, media_root, body, message) -> None:
     before = db_fingerprint()

@@ -44,9 +44,13 @@ def coregistered(session, admin) -> dict[str, Series]:
 
 def test_it_tells_the_two_current_flairs_apart(admin, study, coregistered) -> None:
     html = client_for(admin).get(f"/studies/{study.pk}/").content.decode()
-    native, coreg = coregistered["flair_native"], coregistered["flair_coreg"]
-    assert f'data-series="{native.pk}"' in html
-    assert "v1 · own grid (native)" in html and "v1 · on T2* grid (coregistered)" in html
+    def row(series: Series) -> str:
+        start = html.index(f'data-series="{series.pk}"')
+        return html[start : html.index("</tr>", start)]
+
+    assert '<td data-testid="version">v1 · own grid (native)</td>' in row(coregistered["flair_native"])
+    assert '<td data-testid="version">v1 · on T2* grid (coregistered)</td>' in row(coregistered["flair_coreg"])
+    assert '<td data-testid="version">v1</td>' in row(coregistered["magnitude"])
 
 
 def test_every_series_row_links_to_its_viewer_and_download(admin, study, coregistered) -> None:

@@ -24,9 +24,11 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,7 +37,6 @@ from rest_framework.views import APIView
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.api import serializers as s
-from qsmreview.studies.api.views import _ERRORS, _Api
 from qsmreview.studies.bids import ImportReport, import_bids
 from qsmreview.studies.selectors import studies_visible_to
 from qsmreview.studies.uploads import UploadTooLarge, human_bytes, max_upload_bytes, too_large_message
@@ -49,6 +50,16 @@ MAX_UNPACKED_FACTOR = 4
 MAX_RATIO = 200
 RATIO_FLOOR_BYTES = 1024 * 1024
 _CHUNK = 1024 * 1024
+
+
+_ERRORS = {
+    400: s.ErrorSerializer,
+    401: OpenApiResponse(description="not authenticated"),
+    403: s.ErrorSerializer,
+    404: s.ErrorSerializer,
+    413: s.ErrorSerializer,
+    415: s.ErrorSerializer,
+}
 
 
 class BidsZipRefused(ValidationFailed):
@@ -205,7 +216,10 @@ ZIP_MEDIA_TYPES = frozenset(p.media_type for p in (ZipBodyParser, OctetStreamBod
 
 
 @extend_schema(tags=["studies"])
-class BidsImportApi(_Api, APIView):
+class BidsImportApi(APIView):
+    # As in the other studies views: token first (an anonymous caller gets 401 with
+    # WWW-Authenticate: Token), then the browser's session (with its CSRF check).
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
     parser_classes = [ZipBodyParser, OctetStreamBodyParser, WindowsZipBodyParser]
 
     @extend_schema(
@@ -220,7 +234,7 @@ class BidsImportApi(_Api, APIView):
             OpenApiParameter("filename", OpenApiTypes.STR, required=False, description="for messages"),
         ],
         request={"application/zip": OpenApiTypes.BINARY},
-        responses={200: _ReportSerializer, **_ERRORS, 413: s.ErrorSerializer},
+        responses={200: _ReportSerializer, **_ERRORS},
     )
     def post(self, request: Request, pk: int) -> Response:
         study = get_visible_or_404(studies_visible_to(request.user), pk, "study")
@@ -233,7 +247,7 @@ class BidsImportApi(_Api, APIView):
         dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes", "on")
         limit = max_upload_bytes()
         max_unpacked = MAX_UNPACKED_FACTOR * limit
-        tmp = Path(tempfile.mkdtemp(prefix="qsmreview-bids-zip-"))
+        tmp = Path(tempfile.mkdtemp(prefix="qsmreview-bids-zip-", dir=settings.FILE_UPLOAD_TEMP_DIR))
         try:
             path = receive_body(request, tmp, limit)
             try:
@@ -249,6 +263,8 @@ class BidsImportApi(_Api, APIView):
                     unpack(archive, members, target, max_unpacked=max_unpacked)
                 except (zipfile.BadZipFile, EOFError, NotImplementedError) as exc:
                     raise BidsZipRefused(f"the zip cannot be read: {exc}") from exc
+                except OSError as exc:  # e.g. a file and a folder of the same name
+                    raise BidsZipRefused(f"the zip cannot be unpacked: {exc.strerror or exc}") from exc
             path.unlink()
             report = import_bids(dataset_root(target), study=study, dry_run=dry_run, uploaded_by=request.user)
         finally:
