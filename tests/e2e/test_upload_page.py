@@ -87,3 +87,19 @@ def test_an_admin_imports_a_bids_zip(
     subject = Subject.objects.get(study=study, code="P09")
     assert (subject.sex, subject.age_years, subject.phenotype) == ("F", 38.0, "RRMS")
     assert Series.objects.get(session__subject=subject).uploaded_by == admin
+
+
+def test_per_echo_files_get_echo_labels_and_a_warning(
+    media_root, logged_in_page, live_server, admin, study, session, nifti
+) -> None:
+    echoes = [nifti.magnitude(f"sub-P01_ses-01_echo-{n}_part-mag_MEGRE.nii.gz") for n in (1, 2)]
+    page = logged_in_page(admin)
+    page.goto(f"{live_server.url}/studies/{study.pk}/upload/")
+    assert page.locator('[data-testid="session"]').input_value() == str(session.pk)
+    page.set_input_files('[data-testid="files"]', [str(p) for p in echoes])
+    labels = page.locator("tr[data-file] input[name=label]").evaluate_all("els => els.map(e => e.value)")
+    assert labels == ["echo-1", "echo-2"]
+    warning = page.locator('[data-testid="echo-warning"]')
+    assert warning.is_visible() and "Send per-echo files as a BIDS zip" in warning.inner_text()
+    page.select_option(f'tr[data-file="{echoes[1].name}"] select[name=kind]', "other")
+    assert not warning.is_visible()

@@ -226,6 +226,17 @@ function showSummary(text) {
 function refresh() {
   $("file-table").hidden = rows.length === 0;
   $("upload-all").disabled = !rows.some((r) => r.state === "pending");
+  // Per-echo files become one series each; QSM reads one (4-D) magnitude and one phase.
+  const perEcho = rows.filter(
+    (r) => r.state === "pending" && /(^|_)echo-\d+/.test(r.tr.querySelector("input[name=label]").value) &&
+      ECHO_KINDS.has(r.tr.querySelector("select[name=kind]").value),
+  );
+  const warning = $("echo-warning");
+  warning.hidden = perEcho.length < 2;
+  warning.textContent =
+    `${perEcho.length} files are single echoes: each would become its own series, but QSM reads one ` +
+    "multi-echo (4-D) magnitude and one phase. Send per-echo files as a BIDS zip below (their echoes " +
+    "are stacked by echo time), or upload one 4-D file per part.";
 }
 
 function setResult(row, state, message, html = false) {
@@ -314,6 +325,9 @@ async function uploadAll() {
   refresh();
 }
 
+// A file dropped next to the drop zone must not make the browser navigate away to open it.
+for (const type of ["dragover", "drop"]) window.addEventListener(type, (e) => e.preventDefault());
+
 const dropzone = $("dropzone");
 const fileInput = $("files");
 dropzone.addEventListener("dragover", (e) => {
@@ -330,6 +344,13 @@ fileInput.addEventListener("change", () => {
   addFiles(fileInput.files);
   fileInput.value = "";
 });
+dropzone.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" || e.key === " ") {
+    e.preventDefault();
+    fileInput.click();
+  }
+});
+tbody.addEventListener("change", refresh);
 $("upload-all").addEventListener("click", uploadAll);
 
 // --- BIDS zip -----------------------------------------------------------------------------------
@@ -385,6 +406,12 @@ bidsButton.addEventListener("click", () => {
     bar.value = 100;
     status.className = "accepted";
     status.textContent = body.summary + (body.dry_run ? " (dry run: nothing stored)" : "");
+    if (!body.dry_run && body.imported.length) {
+      const link = document.createElement("a");
+      link.href = config.urls.study_page;
+      link.textContent = "see them on the study page";
+      status.append(" · ", link);
+    }
     const tb = table.querySelector("tbody");
     tb.replaceChildren();
     for (const item of body.imported) {
