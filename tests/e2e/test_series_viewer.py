@@ -123,3 +123,15 @@ def test_a_native_flair_over_the_magnitude_shows_the_registration(
     page.screenshot(path=str(screens_dir / "viewer_flair_over_magnitude.png"), full_page=True)
     page.select_option('[data-testid="overlay"]', "")
     assert page.evaluate("window.qsmViewer.nv.volumes.length") == 1
+
+
+def test_a_volume_that_cannot_be_read_shows_an_error(media_root, logged_in_page, live_server, admin, session) -> None:
+    from qsmreview.studies.models import Series
+
+    broken = store(session, "t2star_mag", magnitude_data(), AFFINE)
+    Series.objects.filter(pk=broken.pk).update(file="studies/missing.nii.gz")  # the file is gone
+    page = logged_in_page(admin)
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{live_server.url}/series/{broken.pk}/view/")
+    page.wait_for_selector('[data-testid="viewer"][data-ready="error"]', timeout=60_000)
+    assert "could not load this series" in page.locator('[data-testid="viewer-error"]').inner_text()

@@ -39,6 +39,9 @@ export function isLabelKind(kind) {
   return kind === "brain_mask" || kind === "lesion_mask" || kind === "tissue";
 }
 
+/** NiiVue's module when the page passes none (pages should pass `{% static %}`'s hashed URL). */
+const DEFAULT_NIIVUE_URL = "/static/vendor/niivue/index.js";
+
 let niivueModule = null;
 
 async function loadNiivue(niivueUrl) {
@@ -55,13 +58,13 @@ function nextFrame() {
  *
  * @param {HTMLCanvasElement} canvas
  * @param {object} options
- * @param {string} options.niivueUrl - URL of NiiVue's ES module (the vendored index.js)
+ * @param {string} [options.niivueUrl] - URL of NiiVue's ES module (the vendored index.js)
  * @param {boolean} [options.multiplanar=true] - axial, coronal and sagittal tiles (no 3-D tile)
  * @param {number[]} [options.crosshairColor] - RGBA in 0..1
  * @returns {Promise<Viewer>}
  */
 export async function createViewer(canvas, options = {}) {
-  const { Niivue, SLICE_TYPE, SHOW_RENDER } = await loadNiivue(options.niivueUrl);
+  const { Niivue, SLICE_TYPE, SHOW_RENDER } = await loadNiivue(options.niivueUrl || DEFAULT_NIIVUE_URL);
   const nv = new Niivue({
     backColor: [0, 0, 0, 1],
     crosshairColor: options.crosshairColor || [0.1, 0.9, 0.3, 1],
@@ -118,6 +121,7 @@ export class Viewer {
     }
     this.overlay = null;
     await this.nv.loadVolumes([options]);
+    if (!this.volume) throw new Error(`the volume at ${series.url} could not be read`);
     this.base = { ...series };
     if (isLabelKind(series.kind)) this.nv.setInterpolation(true);
     if (susceptibility) this.setWindow(-half, half);
