@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.world import ROLES, World, as_bytes, db_fingerprint, upload_body
+from tests.api.world import ROLES, World, as_bytes, db_fingerprint, nifti_bytes, upload_body
 
 Target = str  # "own" | "other" | "-" (routes without a target object)
 
@@ -28,9 +28,11 @@ class Route:
     name: str
     method: str
     path: Callable[[World, Target], str]
-    body: Callable[[World, Target], dict[str, Any]] | None = None
+    body: Callable[[World, Target], Any] | None = None
     headers: Callable[[World, Target], dict[str, str]] = lambda w, t: {}
     multipart: bool = False
+    #: a raw body of this media type (the body callable returns bytes)
+    content_type: str | None = None
     #: the route has no target object (e.g. creating a study)
     untargeted: bool = False
 
@@ -40,6 +42,17 @@ def _series(kind: str) -> Callable[[World, Target], Any]:
 
 
 _mag, _qsm = _series("t2star_mag"), _series("qsm")
+
+
+def bids_zip_body() -> bytes:
+    """A BIDS dataset as a zip: one T2* magnitude of a new subject (the BIDS-import route)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("sub-BIDS/anat/sub-BIDS_T2starw.nii.gz", nifti_bytes(seed=7))
+    return buf.getvalue()
 
 
 def _if_none_match(get: Callable[[World, Target], Any]) -> Callable[[World, Target], dict]:
@@ -59,6 +72,8 @@ ROUTES = {
               lambda w, t: {"username": "newbie", "role": "rater"}),
         Route("member.remove", "delete",
               lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/members/{w.side(t).member.pk}/"),
+        Route("study.bids_import", "post", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/bids-import/",
+              lambda w, t: bids_zip_body(), content_type="application/zip"),
         Route("subject.create", "post", lambda w, t: "/api/v1/subjects/",
               lambda w, t: {"study": w.side(t).study.pk, "code": "NEW"}),
         Route("subject.retrieve", "get", lambda w, t: f"/api/v1/subjects/{w.side(t).subject.pk}/"),
@@ -108,6 +123,7 @@ study.update               401       404      404   403/404 403/404 200/404 404/
 member.list                401       404      404   403/404 200/404 200/404 404/200     200
 member.set                 401       404      404   403/404 403/404 201/404 404/201     201
 member.remove              401       404      404   403/404 403/404 204/404 404/204     204
+study.bids_import          401       404      404   403/404 403/404 200/404 404/200     200
 subject.create             401       404      404   403/404 403/404 201/404 404/201     201
 subject.retrieve           401       404      404   200/404 200/404 200/404 404/200     200
 subject.update             401       404      404   403/404 403/404 200/404 404/200     200
@@ -210,7 +226,10 @@ CASES = parse_matrix(STATUS_MATRIX, ROUTES, ROLES)
 def request(world: World, route: Route, role: str, target: Target):
     client = world.client(role)
     kwargs: dict[str, Any] = dict(route.headers(world, target))
-    if route.body is not None:
+    if route.body is not None and route.content_type:
+        kwargs["data"] = route.body(world, target)
+        kwargs["content_type"] = route.content_type
+    elif route.body is not None:
         kwargs["data"] = route.body(world, target)
         kwargs["format"] = "multipart" if route.multipart else "json"
     return getattr(client, route.method)(route.path(world, target), **kwargs)
@@ -228,6 +247,7 @@ def test_it_covers_every_route_of_the_api():
         "api-study-detail": {"study.retrieve", "study.update"},
         "api-study-members": {"member.list", "member.set"},
         "api-study-member": {"member.remove"},
+        "api-study-bids-import": {"study.bids_import"},
         "api-subject-list": {"subject.create", "/api/v1/subjects/"},
         "api-subject-detail": {"subject.retrieve", "subject.update"},
         "api-session-list": {"session.create", "/api/v1/sessions/"},

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from qsmreview.studies.api import views
+from qsmreview.studies.api import bids_upload, views
 
 urlpatterns = [
     path("studies/", views.StudyListApi.as_view(), name="api-study-list"),
@@ -10,6 +10,9 @@ urlpatterns = [
         "studies/<int:pk>/members/<int:user_id>/",
         views.StudyMemberDetailApi.as_view(),
         name="api-study-member",
+    ),
+    path(
+        "studies/<int:pk>/bids-import/", bids_upload.BidsImportApi.as_view(), name="api-study-bids-import"
     ),
     path("subjects/", views.SubjectListApi.as_view(), name="api-subject-list"),
     path("subjects/<int:pk>/", views.SubjectDetailApi.as_view(), name="api-subject-detail"),

@@ -1,0 +1,276 @@
+// A read-only NiiVue viewer for one series, with an optional overlay of another series.
+//
+// Reusable: the series page wires it to its controls (series_view.js); the rater workspace
+// imports the same module and adds drawing on top. Everything NiiVue-specific stays here.
+//
+//   import { createViewer } from "/static/qsmreview/viewer.js";
+//   const viewer = await createViewer(canvas, { niivueUrl });
+//   await viewer.loadSeries({ url, name: "x.nii.gz", kind: "qsm", units: "ppm" });
+//   viewer.setWindow(-0.15, 0.15);
+//   await viewer.addOverlay({ url, name: "y.nii.gz", colormap: "warm", opacity: 0.5 });
+//
+// Units: QSM volumes hold susceptibility in ppm; its window is symmetric about 0 and in ppm.
+
+/** A blue-white-red map (ColorBrewer RdBu, reversed): negative (diamagnetic) blue, 0 white,
+ * positive (paramagnetic) red. NiiVue 0.69 ships no balanced diverging map: its blue2red has a
+ * green centre and a transparent low end. */
+export const QSM_COLORMAP = "qsm_rdbu";
+const QSM_COLORMAP_LUT = {
+  R: [5, 33, 146, 247, 244, 178, 103],
+  G: [48, 102, 197, 247, 165, 24, 0],
+  B: [97, 172, 222, 247, 130, 43, 31],
+  A: [255, 255, 255, 255, 255, 255, 255],
+  I: [0, 42, 85, 128, 170, 213, 255],
+};
+
+/** Default half-width of the QSM window, in ppm. */
+export const QSM_DEFAULT_HALF_WINDOW_PPM = 0.15;
+
+/** Colour maps offered for an overlay (names NiiVue 0.69 knows, plus the QSM map). */
+export const OVERLAY_COLORMAPS = ["warm", "hot", "red", "green", "winter", "gray", QSM_COLORMAP];
+
+/** Is this series kind shown with the diverging QSM map and a window in ppm? */
+export function isSusceptibility(kind) {
+  return kind === "qsm";
+}
+
+/** Is this series kind a label image (masks, tissue classes): nearest look, fixed window? */
+export function isLabelKind(kind) {
+  return kind === "brain_mask" || kind === "lesion_mask" || kind === "tissue";
+}
+
+/** NiiVue's module when the page passes none (pages should pass `{% static %}`'s hashed URL). */
+const DEFAULT_NIIVUE_URL = "/static/vendor/niivue/index.js";
+
+let niivueModule = null;
+
+async function loadNiivue(niivueUrl) {
+  if (!niivueModule) niivueModule = await import(niivueUrl);
+  return niivueModule;
+}
+
+function nextFrame() {
+  return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+}
+
+/**
+ * Create a viewer on a canvas.
+ *
+ * @param {HTMLCanvasElement} canvas
+ * @param {object} options
+ * @param {string} [options.niivueUrl] - URL of NiiVue's ES module (the vendored index.js)
+ * @param {boolean} [options.multiplanar=true] - axial, coronal and sagittal tiles (no 3-D tile)
+ * @param {number[]} [options.crosshairColor] - RGBA in 0..1
+ * @returns {Promise<Viewer>}
+ */
+export async function createViewer(canvas, options = {}) {
+  const { Niivue, SLICE_TYPE, SHOW_RENDER } = await loadNiivue(options.niivueUrl || DEFAULT_NIIVUE_URL);
+  const nv = new Niivue({
+    backColor: [0, 0, 0, 1],
+    crosshairColor: options.crosshairColor || [0.1, 0.9, 0.3, 1],
+    show3Dcrosshair: false,
+    isColorbar: true,
+    isRadiologicalConvention: false,
+    multiplanarShowRender: SHOW_RENDER ? SHOW_RENDER.NEVER : 0,
+    loadingText: "loading…",
+  });
+  await nv.attachToCanvas(canvas);
+  nv.addColormap(QSM_COLORMAP, QSM_COLORMAP_LUT);
+  if (options.multiplanar !== false) nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+  return new Viewer(nv);
+}
+
+/** One NiiVue instance showing a base series and at most one overlay. */
+export class Viewer {
+  constructor(nv) {
+    this.nv = nv;
+    this.base = null; // the series options of volumes[0]
+    this.overlay = null; // the series options of volumes[1], or null
+    this._listeners = { location: [], window: [] };
+    nv.addEventListener("locationChange", (event) => this._emitLocation(event.detail));
+    nv.addEventListener("intensityChange", () => this._emitWindow());
+  }
+
+  /** The base volume (NiiVue's volumes[0]), or null before loading. */
+  get volume() {
+    return this.nv.volumes[0] || null;
+  }
+
+  /**
+   * Show a series as the base volume (replaces everything loaded before).
+   *
+   * @param {object} series
+   * @param {string} series.url - the volume URL (e.g. /api/v1/series/7/volume/)
+   * @param {string} series.name - a file name with the right extension (NiiVue picks the format
+   *   from it; the API URL has none), e.g. "x.nii.gz"
+   * @param {string} series.kind - the series kind (qsm gets the diverging map)
+   * @param {string} [series.units] - value units shown with the crosshair value (e.g. "ppm")
+   * @param {number} [series.halfWindow] - QSM only: the symmetric window, in ppm
+   */
+  async loadSeries(series) {
+    const susceptibility = isSusceptibility(series.kind);
+    const half = series.halfWindow ?? QSM_DEFAULT_HALF_WINDOW_PPM;
+    const options = {
+      url: series.url,
+      name: series.name,
+      colormap: series.colormap || (susceptibility ? QSM_COLORMAP : "gray"),
+    };
+    if (susceptibility) {
+      options.cal_min = -half;
+      options.cal_max = half;
+    }
+    this.overlay = null;
+    await this.nv.loadVolumes([options]);
+    if (!this.volume) throw new Error(`the volume at ${series.url} could not be read`);
+    this.base = { ...series };
+    if (isLabelKind(series.kind)) this.nv.setInterpolation(true);
+    if (susceptibility) this.setWindow(-half, half);
+    await nextFrame();
+    this._emitWindow();
+    this.nv.createOnLocationChange(); // the value at the start position, before any click
+    return this.volume;
+  }
+
+  /** Number of volumes along the 4th axis of the base series (echoes), 1 for a 3-D series. */
+  get frameCount() {
+    return this.volume ? Math.max(1, this.volume.nFrame4D || 1) : 0;
+  }
+
+  /** Show one echo (0-based) of a 4-D base series. */
+  setFrame(index) {
+    const vol = this.volume;
+    if (!vol) return;
+    const frame = Math.max(0, Math.min(this.frameCount - 1, index | 0));
+    this.nv.setFrame4D(vol.id, frame);
+  }
+
+  /** The base volume's display window [min, max] in its value units. */
+  getWindow() {
+    const vol = this.volume;
+    return vol ? [vol.cal_min, vol.cal_max] : [NaN, NaN];
+  }
+
+  /** Set the base volume's display window (values at or beyond the ends take the end colours). */
+  setWindow(min, max) {
+    const vol = this.volume;
+    if (!vol || !Number.isFinite(min) || !Number.isFinite(max) || !(max > min)) return false;
+    vol.cal_min = min;
+    vol.cal_max = max;
+    this.nv.updateGLVolume();
+    this._emitWindow();
+    return true;
+  }
+
+  /** A symmetric window about 0 (QSM): [-half, +half]. */
+  setSymmetricWindow(half) {
+    return half > 0 ? this.setWindow(-half, half) : false;
+  }
+
+  /** Preset windows for the base volume: robust (2-98 %) and full range. */
+  rangeOf(which) {
+    const vol = this.volume;
+    if (!vol) return [NaN, NaN];
+    if (which === "full") return [vol.global_min, vol.global_max];
+    return [vol.robust_min, vol.robust_max];
+  }
+
+  /** Change the base volume's colour map. */
+  setColormap(name) {
+    if (this.volume) this.nv.setColormap(this.volume.id, name);
+    this._emitWindow();
+  }
+
+  /**
+   * Lay another series over the base one (replacing a previous overlay). NiiVue resamples it
+   * onto the base grid through both affines, so a series on its own grid shows where the scanner
+   * put it: the way to judge a registration by eye.
+   *
+   * @param {object} series - {url, name, kind, colormap?, opacity?}
+   */
+  async addOverlay(series) {
+    this.removeOverlay();
+    const options = {
+      url: series.url,
+      name: series.name,
+      colormap: series.colormap || (isSusceptibility(series.kind) ? QSM_COLORMAP : "warm"),
+      opacity: series.opacity ?? 0.5,
+    };
+    if (isSusceptibility(series.kind)) {
+      options.cal_min = -QSM_DEFAULT_HALF_WINDOW_PPM;
+      options.cal_max = QSM_DEFAULT_HALF_WINDOW_PPM;
+    }
+    await this.nv.addVolumeFromUrl(options);
+    this.overlay = { ...series, ...options };
+    await nextFrame();
+    this.nv.createOnLocationChange();
+    return this.nv.volumes[1] || null;
+  }
+
+  removeOverlay() {
+    while (this.nv.volumes.length > 1) this.nv.removeVolume(this.nv.volumes[this.nv.volumes.length - 1]);
+    this.overlay = null;
+  }
+
+  setOverlayOpacity(opacity) {
+    if (this.nv.volumes.length > 1) this.nv.setOpacity(1, Math.max(0, Math.min(1, opacity)));
+  }
+
+  setOverlayColormap(name) {
+    if (this.nv.volumes.length > 1) this.nv.setColormap(this.nv.volumes[1].id, name);
+  }
+
+  /** A CSS linear-gradient of a colour map (for a colourbar drawn outside the canvas). */
+  colormapGradient(name, stops = 9) {
+    const lut = this.nv.colormap(name); // 256 x RGBA
+    const parts = [];
+    for (let i = 0; i < stops; i++) {
+      const k = Math.round((i * 255) / (stops - 1));
+      parts.push(`rgb(${lut[4 * k]}, ${lut[4 * k + 1]}, ${lut[4 * k + 2]}) ${((100 * i) / (stops - 1)).toFixed(1)}%`);
+    }
+    return `linear-gradient(to right, ${parts.join(", ")})`;
+  }
+
+  /** Colour maps NiiVue knows (its own and ours). */
+  colormaps() {
+    return this.nv.colormaps();
+  }
+
+  /** Listen to crosshair moves: cb({mm: [x,y,z], vox: [i,j,k], value, overlayValue}). */
+  onLocation(cb) {
+    this._listeners.location.push(cb);
+  }
+
+  /** Listen to window changes (inputs, presets, right-drag): cb([min, max]). */
+  onWindow(cb) {
+    this._listeners.window.push(cb);
+  }
+
+  _emitLocation(detail) {
+    if (!detail) return;
+    const values = detail.values || [];
+    const info = {
+      mm: Array.from(detail.mm || []).slice(0, 3),
+      vox: Array.from(values[0]?.vox || detail.vox || []).slice(0, 3),
+      value: values[0]?.value,
+      overlayValue: values.length > 1 ? values[1].value : undefined,
+    };
+    for (const cb of this._listeners.location) cb(info);
+  }
+
+  _emitWindow() {
+    const win = this.getWindow();
+    for (const cb of this._listeners.window) cb(win);
+  }
+}
+
+/** A value for display: `0.0423 ppm`, with fewer digits for big numbers. */
+export function formatValue(value, units = "") {
+  if (value === undefined || value === null || !Number.isFinite(value)) return "–";
+  const abs = Math.abs(value);
+  let text;
+  if (abs !== 0 && abs < 0.001) text = value.toExponential(2);
+  else if (abs < 10) text = value.toFixed(4);
+  else if (abs < 1000) text = value.toFixed(1);
+  else text = value.toFixed(0);
+  return units ? `${text} ${units}` : text;
+}
