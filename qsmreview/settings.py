@@ -214,6 +214,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # qsmreview.api.ids.IdConverter: ids are PostgreSQL bigints.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+    },
     "ENUM_NAME_OVERRIDES": {
         "SeriesKindEnum": "qsmreview.studies.models.SeriesKind",
         "ProcessingKindEnum": "qsmreview.processing.services.PROCESSING_KINDS",

@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from qsmreview.api.ids import IdField
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.models import Membership, Role, Series, SeriesKind, Session, Study, Subject
 from qsmreview.studies.selectors import role_in_study
@@ -96,7 +97,7 @@ class SubjectUpdateInputSerializer(StrictInput, serializers.ModelSerializer):
 
 
 class SubjectCreateInputSerializer(SubjectUpdateInputSerializer):
-    study = serializers.IntegerField(help_text="id of the study")
+    study = IdField(help_text="id of the study")
 
     class Meta(SubjectUpdateInputSerializer.Meta):
         fields = ["study", *sorted(SUBJECT_FIELDS)]
@@ -119,7 +120,7 @@ class SessionUpdateInputSerializer(StrictInput, serializers.ModelSerializer):
 
 
 class SessionCreateInputSerializer(SessionUpdateInputSerializer):
-    subject = serializers.IntegerField(help_text="id of the subject")
+    subject = IdField(help_text="id of the subject")
 
     class Meta(SessionUpdateInputSerializer.Meta):
         fields = ["subject", *sorted(SESSION_FIELDS)]
@@ -189,7 +190,7 @@ class OptionalBooleanField(serializers.BooleanField):
 
 
 class SeriesUploadInputSerializer(StrictInput):
-    session = serializers.IntegerField(help_text="id of the session")
+    session = IdField(help_text="id of the session")
     kind = serializers.ChoiceField(choices=SeriesKind.choices)
     label = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     echo_times_s = EchoTimesField(required=False, help_text="seconds; list or '0.004,0.008'")

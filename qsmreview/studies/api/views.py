@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from qsmreview.api.ids import max_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin, require_study_role
 from qsmreview.errors import NotFound, ValidationFailed
@@ -191,7 +192,9 @@ class StudyMemberDetailApi(_Api, APIView):
     def delete(self, request: Request, pk: int, user_id: int) -> Response:
         study = get_visible_or_404(studies_visible_to(request.user), pk, "study")
         require_study_admin(request.user, study, "change its members")
-        membership = study.memberships.select_related("user").filter(user_id=user_id).first()
+        membership = None
+        if user_id <= max_id(get_user_model()):  # users' ids are 32-bit on PostgreSQL
+            membership = study.memberships.select_related("user").filter(user_id=user_id).first()
         if membership is None:
             raise NotFound("no such member of this study")
         membership_remove(study=study, by=request.user, user=membership.user)
