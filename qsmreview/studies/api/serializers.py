@@ -15,6 +15,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from qsmreview.api.ids import IdField
+from qsmreview.api.provenance import provenance_visible_to
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.models import Membership, Role, Series, SeriesKind, Session, Study, Subject
 from qsmreview.studies.selectors import role_in_study
@@ -217,6 +218,9 @@ class SeriesOutputSerializer(serializers.ModelSerializer):
     uploaded_by = serializers.CharField(source="uploaded_by.username", allow_null=True)
     derived_by = serializers.IntegerField(source="derived_by_id", allow_null=True)
     volume_url = serializers.SerializerMethodField()
+    provenance = serializers.SerializerMethodField(
+        help_text="how the series was made; inputs the caller may not see read {\"hidden\": true}"
+    )
 
     class Meta:
         model = Series
@@ -247,6 +251,11 @@ class SeriesOutputSerializer(serializers.ModelSerializer):
             "derived_by",
             "volume_url",
         ]
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_provenance(self, series: Series) -> dict[str, Any]:
+        request = self.context.get("request")
+        return provenance_visible_to(request.user if request else None, series)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_volume_url(self, series: Series) -> str:
