@@ -199,6 +199,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The browsable API without forms: DRF's would list every study's rows in <select>s.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "qsmreview.api.renderers.ReadOnlyBrowsableAPIRenderer",
+    ],
     "DEFAULT_PAGINATION_CLASS": "qsmreview.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [

@@ -109,6 +109,7 @@ class SubjectOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subject
         fields = ["id", "study", *sorted(SUBJECT_FIELDS), "created_at"]
+        read_only_fields = fields  # no writable foreign key: it would offer every study
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -146,6 +147,7 @@ class SessionOutputSerializer(serializers.ModelSerializer):
             "field_strength_t",
             "created_at",
         ]
+        read_only_fields = fields  # no writable foreign key: it would offer every subject
 
 
 # --- series ----------------------------------------------------------------------------------
@@ -251,6 +253,7 @@ class SeriesOutputSerializer(serializers.ModelSerializer):
             "derived_by",
             "volume_url",
         ]
+        read_only_fields = fields  # no writable foreign key: it would offer every session
 
     @extend_schema_field(OpenApiTypes.OBJECT)
     def get_provenance(self, series: Series) -> dict[str, Any]:
