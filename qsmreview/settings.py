@@ -138,7 +138,11 @@ STORAGES = {
 # --- uploads ----------------------------------------------------------------------------------
 # Uploads are always streamed to a temporary file (never held in memory), then validated.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
-FILE_UPLOAD_HANDLERS = ["qsmreview.studies.uploads.LimitedTemporaryFileUploadHandler"]
+FILE_UPLOAD_HANDLERS = [
+    # First: refuses an upload the caller may not make before any byte of the body is read.
+    "qsmreview.api.upload_gate.UploadGateHandler",
+    "qsmreview.studies.uploads.LimitedTemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # non-file request bodies
 #: Largest accepted NIfTI upload in bytes (default 2 GiB).
 QSMREVIEW_MAX_UPLOAD_BYTES = env_int("QSMREVIEW_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)

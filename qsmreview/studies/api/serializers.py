@@ -193,7 +193,7 @@ class OptionalBooleanField(serializers.BooleanField):
 
 
 class SeriesUploadInputSerializer(StrictInput):
-    session = IdField(help_text="id of the session")
+    session = IdField(required=False, help_text="id of the session (or ?session= in the URL)")
     kind = serializers.ChoiceField(choices=SeriesKind.choices)
     label = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
     echo_times_s = EchoTimesField(required=False, help_text="seconds; list or '0.004,0.008'")
