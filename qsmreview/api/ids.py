@@ -95,7 +95,8 @@ class IdFormField(forms.Field):
             return None
         number, problem = id_problem(value)
         if number is None:
-            raise forms.ValidationError(problem, code="invalid")
+            # django-filter formats the message with its params: a "%" in the value must not count
+            raise forms.ValidationError("%(problem)s", code="invalid", params={"problem": problem})
         return number
 
 
