@@ -1,0 +1,44 @@
+"""The API's JSON parser: refuses what no database column of ours can store.
+
+Python's :mod:`json` reads ``1e400`` as ``inf`` and keeps ``\\u0000`` in strings. PostgreSQL
+refuses both (``jsonb`` has no infinity and no NUL; ``text`` has no NUL), so a body carrying them
+into a ``JSONField`` (a subject's ``extra``, a job's ``parameters``, ...) used to end in a
+database error (500) there, while SQLite stored it. Refusing them here, for every JSON body,
+answers 400 on every database before any field or service sees the value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser
+
+
+def _problem(value: Any) -> str | None:
+    """What no database can store in ``value`` (a parsed JSON document), or None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return "numbers must be finite (1e400 and the like overflow to infinity)"
+        if isinstance(item, str) and "\x00" in item:
+            return "text may not contain the NUL character (\\u0000)"
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+class StrictJSONParser(JSONParser):
+    """DRF's JSON parser, refusing non-finite numbers and NUL characters anywhere in the body."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        data = super().parse(stream, media_type, parser_context)
+        problem = _problem(data)
+        if problem:
+            raise ParseError(f"JSON parse error - {problem}")
+        return data
