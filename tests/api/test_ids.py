@@ -14,7 +14,6 @@ from urllib.parse import quote
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from qsmreview.api.ids import parse_id
@@ -133,26 +132,6 @@ def test_it_refuses_a_bad_id_in_a_job_submission(world: World, field: str, value
 
     assert response.status_code == 400, response.content[:300]
     assert response.json()["field"] == field
-
-
-@pytest.mark.parametrize("value", [HUGE, "1.5", "1e20", "abc"])
-def test_it_refuses_a_bad_study_on_the_jobs_page(world: World, value: str):
-    client = Client()
-    client.force_login(world.users["admin"])
-
-    response = client.get(f"/jobs/?study={value}")
-
-    assert response.status_code == 400
-
-
-@pytest.mark.parametrize("value", ["abc", "1.5", HUGE, ""])
-def test_it_refuses_a_bad_study_for_the_selftest_form(world: World, value: str):
-    client = Client()
-    client.force_login(world.users["admin"])
-
-    response = client.post("/jobs/selftest/", {"study": value})
-
-    assert response.status_code in (400, 404)
 
 
 @pytest.mark.parametrize(
