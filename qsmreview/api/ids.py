@@ -32,7 +32,9 @@ from qsmreview.errors import ValidationFailed
 _RANGES = BaseDatabaseOperations.integer_field_ranges
 #: The largest id of our models (``DEFAULT_AUTO_FIELD = BigAutoField``).
 MAX_ID = _RANGES["BigAutoField"][1]
-_DIGITS = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+#: More digits than any id has (2**63 - 1 has 19); not converted (int() of a long string is slow).
+_MAX_DIGITS = 19
 
 
 def max_id(model: type[Model] | None = None) -> int:
@@ -43,17 +45,22 @@ def max_id(model: type[Model] | None = None) -> int:
     return _RANGES.get(internal, (None, MAX_ID))[1] or MAX_ID
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def id_problem(value: Any, *, model: type[Model] | None = None) -> tuple[int | None, str]:
     """``(id, "")`` for a good id, ``(None, what is wrong)`` for a bad one."""
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and _DIGITS.fullmatch(value):
-        number = int(value)
+        number = int(value) if len(value.lstrip("0")) <= _MAX_DIGITS else max_id(model) + 1
     else:
-        return None, f"must be an id (a positive whole number), got {value!r}"
+        return None, f"must be an id (a positive whole number), got {_shown(value)}"
     limit = max_id(model)
     if not 1 <= number <= limit:
-        return None, f"must be an id between 1 and {limit}, got {value!r}"
+        return None, f"must be an id between 1 and {limit}, got {_shown(value)}"
     return number, ""
 
 

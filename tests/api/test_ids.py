@@ -152,6 +152,14 @@ def test_it_refuses_a_bad_id_naming_the_field(value):
     assert "session" in caught.value.message
 
 
+def test_it_refuses_a_very_long_number_without_converting_or_echoing_it():
+    with pytest.raises(ValidationFailed) as caught:
+        parse_id("9" * 5000, "session")  # int() of it would take long, or fail past 4300 digits
+
+    assert "between 1 and" in caught.value.message
+    assert len(caught.value.message) < 120
+
+
 def test_it_bounds_an_id_by_the_column_postgresql_has():
     from django.contrib.auth import get_user_model
 
