@@ -15,6 +15,10 @@ after authentication (a token client's body is not read by then either).
 
 The gate sees the authenticated user and the URL (path and query string), not the body: the
 target must be in the URL to be checked before the body (``POST /api/v1/series/?session=12``).
+
+Every other route under ``/api/`` takes no files at all: a multipart body there (which a browser's
+CSRF check would parse, and DRF's multipart parser would too) is refused at its first file part,
+so no API route streams a file to disk for a caller who may not upload.
 """
 
 from __future__ import annotations
@@ -25,7 +29,11 @@ from typing import Any
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest
 
+from qsmreview.errors import ValidationFailed
+
 _GATE_ATTR = "_qsmreview_upload_gate"
+#: Requests under this path take files only where the view installed a gate.
+API_PREFIX = "/api/"
 
 
 def set_upload_gate(request: HttpRequest, gate: Callable[[], None]) -> None:
@@ -48,6 +56,13 @@ class UploadGateHandler(FileUploadHandler):
         if gate is not None:
             gate()  # raises to refuse: no byte of the body has been read yet
         return None  # let the next handlers parse as usual
+
+    def new_file(self, field_name: str, *args: Any, **kwargs: Any) -> None:
+        request = self.request
+        if request is None or getattr(request, _GATE_ATTR, None) is not None:
+            return
+        if request.path.startswith(API_PREFIX):  # before a byte of the file is read
+            raise ValidationFailed(f"this route takes no file uploads ({field_name!r})", field=field_name)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         return raw_data

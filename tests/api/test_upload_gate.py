@@ -127,3 +127,41 @@ def test_it_asks_for_a_session_when_neither_the_url_nor_the_form_names_one(world
 
     assert response.status_code == 400
     assert response.json()["field"] == "session"
+
+
+# --- every other API route takes no file ------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["token", "browser"])
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("post", "/api/v1/subjects/"),
+        ("post", "/api/v1/jobs/"),
+        ("patch", "/api/v1/studies/{study}/"),
+        ("post", "/api/v1/auth/token/"),
+    ],
+)
+def test_it_reads_no_file_sent_to_a_route_that_takes_none(world: World, written, method, url, how):
+    user = world.users["rater"]
+    client = client_for(user) if how == "token" else browser_for(user)
+    body = {"code": "X", "file": uploaded_file("big.nii", b"\0" * BIG)}
+    kwargs = {}
+    if method == "patch":  # the test clients encode multipart for POST only
+        from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+        body, kwargs = encode_multipart(BOUNDARY, body), {"content_type": MULTIPART_CONTENT}
+
+    response = getattr(client, method)(url.format(study=world.own.study.pk), body, **kwargs)
+
+    assert 400 <= response.status_code < 500, response.content[:300]
+    assert sum(written) == 0
+
+
+def test_it_still_takes_a_token_login_as_multipart_fields(world: World):
+    from tests.fixtures.cast import PASSWORD
+
+    response = client_for(None).post("/api/v1/auth/token/", {"username": "rater1", "password": PASSWORD})
+
+    assert response.status_code == 200
+    assert response.json()["token"]
