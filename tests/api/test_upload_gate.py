@@ -90,13 +90,17 @@ def test_it_refuses_a_bad_session_in_the_url_before_reading_the_body(world: Worl
     assert sum(written) == 0
 
 
+@pytest.mark.parametrize("where", ["url", "form", "both"])
 @pytest.mark.parametrize("how", ["token", "browser"])
-def test_it_stores_an_upload_to_the_session_named_in_the_url(world: World, how):
-    admin = world.users["admin"]
+def test_it_stores_an_admin_s_upload_wherever_the_session_is_named(world: World, how, where):
+    admin, session = world.users["admin"], world.own.session
     client = client_for(admin) if how == "token" else browser_for(admin)
     body = {"kind": "t2star_mag", "label": "url", "file": uploaded_file("m.nii.gz", nifti_bytes(seed=3))}
+    if where != "url":
+        body = {"session": session.pk, **body}
+    query = f"?session={session.pk}" if where != "form" else ""
 
-    response = client.post(f"/api/v1/series/?session={world.own.session.pk}", body)
+    response = client.post(f"/api/v1/series/{query}", body)
 
     assert response.status_code == 201, response.content[:300]
     assert Series.objects.get(pk=response.json()["id"]).session_id == world.own.session.pk
