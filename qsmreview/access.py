@@ -19,6 +19,7 @@ storing its output, an operator's management command), named for the record.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,3 +177,39 @@ def jobs_visible_to(user: AnyUser) -> QuerySet:
     if _is_super(user):
         return Job.objects.all()
     return Job.objects.filter(study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
+
+
+# --- provenance ---------------------------------------------------------------------------------
+
+#: What replaces a provenance input the user may not see: no id, kind, version or checksum.
+HIDDEN_INPUT: dict[str, Any] = {"hidden": True}
+
+
+def _input_id(item: Any) -> int | None:
+    value = item.get("series") if isinstance(item, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63 else None
+
+
+def provenance_visible_to(user: AnyUser | None, series: Series) -> dict[str, Any]:
+    """``series.provenance`` with every input the user may not see replaced by :data:`HIDDEN_INPUT`.
+
+    A derived series records its inputs (``provenance["inputs"]``: id, kind, label, version,
+    sha256). A series a rater may see (a coregistered FLAIR) can be derived from one they may not
+    (a QSM, a lesion mask): that input's id, version and checksum would tell them what blinding
+    hides, so inputs pass the same rule as series (:func:`series_visible_to`). An input that
+    cannot be checked (no series id, a deleted series) counts as not visible. The stored
+    provenance is not modified. Every serializer, page and export that shows provenance uses this.
+    """
+    provenance = series.provenance if isinstance(series.provenance, dict) else {}
+    inputs = provenance.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        return provenance
+    ids = {i for i in map(_input_id, inputs) if i is not None}
+    visible: set[int] = set()
+    if user is not None and ids:
+        visible = set(series_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+    shown = copy.deepcopy(provenance)
+    shown["inputs"] = [
+        item if _input_id(item) in visible else dict(HIDDEN_INPUT) for item in shown["inputs"]
+    ]
+    return shown

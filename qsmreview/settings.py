@@ -139,7 +139,11 @@ STORAGES = {
 # --- uploads ----------------------------------------------------------------------------------
 # Uploads are always streamed to a temporary file (never held in memory), then validated.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0
-FILE_UPLOAD_HANDLERS = ["qsmreview.studies.uploads.LimitedTemporaryFileUploadHandler"]
+FILE_UPLOAD_HANDLERS = [
+    # First: refuses an upload the caller may not make before any byte of the body is read.
+    "qsmreview.api.upload_gate.UploadGateHandler",
+    "qsmreview.studies.uploads.LimitedTemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # non-file request bodies
 #: Largest accepted NIfTI upload in bytes (default 2 GiB).
 QSMREVIEW_MAX_UPLOAD_BYTES = env_int("QSMREVIEW_MAX_UPLOAD_BYTES", 2 * 1024**3, minimum=1)
@@ -227,6 +231,17 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON that PostgreSQL could not store (1e400, \u0000) is a 400, not a database error.
+    "DEFAULT_PARSER_CLASSES": [
+        "qsmreview.api.parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # The browsable API without forms: DRF's would list every study's rows in <select>s.
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "qsmreview.api.renderers.ReadOnlyBrowsableAPIRenderer",
+    ],
     "DEFAULT_PAGINATION_CLASS": "qsmreview.api.pagination.StandardPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -247,6 +262,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # qsmreview.api.ids.IdConverter: ids are PostgreSQL bigints.
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+    },
     "ENUM_NAME_OVERRIDES": {
         "SeriesKindEnum": "qsmreview.studies.models.SeriesKind",
         "ProcessingKindEnum": "qsmreview.processing.services.PROCESSING_KINDS",

@@ -18,3 +18,6 @@ urlpatterns = [
     path("", include("qsmreview.studies.urls")),
     path("", include("qsmreview.web.urls")),
 ]
+
+# A URL no pattern matches answers JSON under /api/ (the API's error contract), HTML elsewhere.
+handler404 = "qsmreview.api.errors.page_not_found"

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found as django_page_not_found
 from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -63,3 +65,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code = exc.detail.code if isinstance(exc.detail, exceptions.ErrorDetail) else exc.default_code
         response.data = {"detail": str(exc.detail), "code": _SAME_AS_OURS.get(str(code), str(code))}
     return response
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Django's 404 for a URL no pattern matches (e.g. ``/api/v1/series/abc/``): JSON under /api/.
+
+    A path id that is not an id (:class:`qsmreview.api.ids.IdConverter`) lands here too, so a
+    script gets the same ``{"detail", "code"}`` as for an object it may not see.
+    """
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "no such resource", "code": "not_found"}, status=404)
+    return django_page_not_found(request, exception)

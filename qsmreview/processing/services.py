@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,13 @@ def _parameters(kind: str, session: Session, overrides: dict[str, Any] | None) -
         params = {**_TISSUE_DEFAULTS, **overrides}
         if params["scheme"] not in ("freesurfer", "synthseg", "fast"):
             raise ValidationFailed("scheme must be freesurfer, synthseg or fast", field="parameters")
+        if params["source"] not in ("t1_wmn", "t1_csfn", "labels"):  # before any lookup by it
+            raise ValidationFailed(
+                f"source must be t1_wmn, t1_csfn or labels, got {params['source']!r}", field="parameters"
+            )
+        beta = params["beta"]
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < math.inf:
+            raise ValidationFailed(f"beta must be a number >= 0, got {beta!r}", field="parameters")
         inputs.tissue_source(session, params["source"])
         if params["source"] != "labels":
             inputs.magnitude(session)

@@ -9,12 +9,14 @@ from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from qsmreview.errors import DomainError, Forbidden
+from qsmreview.api.ids import parse_id
+from qsmreview.errors import DomainError, Forbidden, ValidationFailed
 from qsmreview.jobs.api.serializers import JobSerializer
 from qsmreview.jobs.demo_kinds import SELFTEST
 from qsmreview.jobs.models import JobStatus
@@ -89,6 +91,14 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
     )
 
 
+def _page_id(value: str, name: str) -> int:
+    """An id from a page's query or form; a bad one is a 400 page naming it."""
+    try:
+        return parse_id(value, name)
+    except ValidationFailed as exc:
+        raise BadRequest(exc.message) from exc
+
+
 @login_required
 def jobs_page(request: HttpRequest) -> HttpResponse:
     jobs_sweep_stale_if_due()
@@ -97,8 +107,8 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
     if status in JobStatus.values:
         jobs = jobs.filter(status=status)
     study_id = request.GET.get("study", "")
-    if study_id.isdigit():
-        jobs = jobs.filter(study_id=int(study_id))
+    if study_id:
+        jobs = jobs.filter(study_id=_page_id(study_id, "study"))
     managed = studies_managed_by(request.user).order_by("name")
     managed_ids = set(managed.values_list("pk", flat=True))
     rows = JobSerializer(
@@ -114,7 +124,7 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
             "managed_studies": managed,
             "statuses": JobStatus.choices,
             "status": status,
-            "study_filter": study_id if study_id.isdigit() else "",
+            "study_filter": study_id,
             "visible_studies": studies_visible_to(request.user).filter(
                 pk__in=jobs_visible_to(request.user).values("study_id")
             ).order_by("name"),
@@ -127,14 +137,15 @@ def jobs_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def jobs_submit_selftest(request: HttpRequest) -> HttpResponse:
     """Queue a self-test job (checks that workers run jobs); the study's admins only."""
-    study = studies_visible_to(request.user).filter(pk=request.POST.get("study") or 0).first()
+    study_id = _page_id(request.POST.get("study", ""), "study")
+    study = studies_visible_to(request.user).filter(pk=study_id).first()
     if study is None:
         raise Http404("no such study")
     try:
         if not can_manage_study(request.user, study):
             raise Forbidden("only the study's admins can submit jobs")
         steps = request.POST.get("steps", "").strip()
-        params = {"steps": int(steps)} if steps.isdigit() else {}
+        params = {"steps": int(steps)} if steps.isascii() and steps.isdigit() else {}
         job = job_submit(kind=SELFTEST, parameters=params, study=study, by=request.user)
     except DomainError as exc:
         messages.error(request, exc.message)

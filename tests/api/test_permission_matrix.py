@@ -97,8 +97,16 @@ ROUTES = {
               headers=_if_none_match(_mag)),
         Route("series.volume_304_blinded", "get",
               lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/volume/", headers=_if_none_match(_qsm)),
+        Route("series.volume_head", "head", lambda w, t: f"/api/v1/series/{_mag(w, t).pk}/volume/"),
+        Route("series.volume_head_blinded", "head",
+              lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/volume/"),
         Route("series.upload", "post", lambda w, t: "/api/v1/series/",
               lambda w, t: upload_body(w.side(t).session), multipart=True),
+        # the session in the URL: checked before the body is read (qsmreview.api.upload_gate)
+        Route("series.upload_to_url", "post",
+              lambda w, t: f"/api/v1/series/?session={w.side(t).session.pk}",
+              lambda w, t: {k: v for k, v in upload_body(w.side(t).session).items() if k != "session"},
+              multipart=True),
         Route("job.retrieve", "get", lambda w, t: f"/api/v1/jobs/{w.side(t).jobs['queued'].pk}/"),
         Route("job.cancel", "post", lambda w, t: f"/api/v1/jobs/{w.side(t).jobs['queued'].pk}/cancel/"),
         Route("job.retry", "post", lambda w, t: f"/api/v1/jobs/{w.side(t).jobs['failed'].pk}/retry/"),
@@ -115,6 +123,9 @@ ROUTES = {
     ]
 }
 
+# series.upload names the session only in the form: whoever administers no study is refused (403)
+# before the body is read, whatever the session, so the answer says nothing about it.
+# series.upload_to_url names it in the URL (?session=), checked before the body too: 404/403.
 STATUS_MATRIX = """
 route                      anonymous outsider staff rater   pi      admin   other_admin superuser
 study.create               401       403      201   403     403     403     403         201
@@ -138,7 +149,10 @@ series.volume              401       404      404   200/404 200/404 200/404 404/
 series.volume_blinded      401       404      404   404     200/404 200/404 404/200     200
 series.volume_304          401       404      404   304/404 304/404 304/404 404/304     304
 series.volume_304_blinded  401       404      404   404     304/404 304/404 404/304     304
-series.upload              401       404      404   403/404 403/404 201/404 404/201     201
+series.volume_head         401       404      404   200/404 200/404 200/404 404/200     200
+series.volume_head_blinded 401       404      404   404     200/404 200/404 404/200     200
+series.upload              401       403      403   403     403     201/404 404/201     201
+series.upload_to_url       401       404      404   403/404 403/404 201/404 404/201     201
 job.retrieve               401       404      404   404     200/404 200/404 404/200     200
 job.cancel                 401       404      404   404     403/404 200/404 404/200     200
 job.retry                  401       404      404   404     403/404 201/404 404/201     201
@@ -252,9 +266,9 @@ def test_it_covers_every_route_of_the_api():
         "api-subject-detail": {"subject.retrieve", "subject.update"},
         "api-session-list": {"session.create", "/api/v1/sessions/"},
         "api-session-detail": {"session.retrieve", "session.update"},
-        "api-series-list": {"series.upload", "/api/v1/series/"},
+        "api-series-list": {"series.upload", "series.upload_to_url", "/api/v1/series/"},
         "api-series-detail": {"series.retrieve", "series.update"},
-        "api-series-volume": {"series.volume", "series.volume_304"},
+        "api-series-volume": {"series.volume", "series.volume_304", "series.volume_head"},
     }
     assert {p.name for p in urlpatterns} == set(covered)
     for rows in covered.values():
@@ -290,6 +304,7 @@ def test_it_answers_the_matrix_status(world: World, case: Case):
     assert response.status_code == case.status, body
     if case.status == 401:
         assert response["WWW-Authenticate"] == 'Token'
+    if case.status == 401 and route.method != "head":
         assert response.json() == {"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}
     if case.status in (403, 404) and route.method != "head":
         assert response.json()["code"] in ("forbidden", "not_found"), body
@@ -374,3 +389,128 @@ def test_it_answers_a_blinded_series_exactly_like_a_missing_one(world: World):
         absent = rater.get(f"/api/v1/series/{missing}/{suffix}")
         assert (blinded.status_code, blinded.json()) == (absent.status_code, absent.json())
         assert blinded.json() == {"detail": "no such series", "code": "not_found"}
+
+
+# --- the browsable API (HTML) ----------------------------------------------------------------
+# The HTML renderer must show no more than the JSON: no form whose <select> lists other studies'
+# subjects or sessions, no filter form with choices, no blinded input in provenance. Each route is
+# read as a browser does (Accept: text/html) and as ?format=api, and the page must contain none of
+# the distinctive strings of what the role may not see.
+
+_HTML_MODES = ({"HTTP_ACCEPT": "text/html"}, {"query": "format=api"})
+#: roles that see each side (blinded series included, for "blinded")
+_SEES = {
+    "own": {"rater", "pi", "admin", "superuser"},
+    "own_blinded": {"pi", "admin", "superuser"},
+    "other": {"other_admin", "superuser"},
+    "other_blinded": {"other_admin", "superuser"},
+}
+
+
+@pytest.fixture
+def html_world(world: World) -> World:
+    """The world plus, on each side, a coregistered FLAIR whose provenance names the side's QSM."""
+    from tests.api.world import make_series
+
+    for side in (world.own, world.other):
+        flair = make_series(side.session, "flair", seed=9)
+        qsm = side.series["qsm"]
+        flair.provenance = {"inputs": [{"series": qsm.pk, "kind": "qsm", "version": qsm.version, "sha256": qsm.sha256}]}
+        flair.save(update_fields=["provenance"])
+    return world
+
+
+def _secrets(world: World, role: str) -> set[str]:
+    """Strings that only objects ``role`` may not see contain (names, codes, checksums)."""
+    parts = {}
+    for side in (world.own, world.other):
+        parts[side.name] = {side.study.name, side.subject.code, side.series["t2star_mag"].sha256}
+        parts[f"{side.name}_blinded"] = {side.series[k].sha256 for k in ("qsm", "lesion_mask")}
+    hidden = set().union(*(v for k, v in parts.items() if role not in _SEES[k]))
+    seen = set().union(*(v for k, v in parts.items() if role in _SEES[k]))
+    return hidden - seen  # both sides' files have the same bytes: a shared checksum is no secret
+
+
+def _page_text(response) -> str:
+    """The page without its random CSRF token (which could contain a short code such as "P01")."""
+    import re
+
+    text = as_bytes(response).decode("utf-8", "replace")
+    return re.sub(r"\b(?![0-9a-f]{64}\b)[A-Za-z0-9]{32,}\b", "<token>", text)
+
+
+def _html_get(client, path: str, mode: dict[str, str], headers: dict[str, str]):
+    if "query" in mode:
+        path = f"{path}{'&' if '?' in path else '?'}{mode['query']}"
+        return client.get(path, **headers)
+    return client.get(path, **{**headers, **mode})
+
+
+_GET_ROUTES = [name for name, r in ROUTES.items() if r.method == "get"]
+
+
+@pytest.mark.parametrize("target", ["own", "other"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", _GET_ROUTES)
+def test_it_shows_nothing_more_in_html_than_the_role_may_see(html_world: World, name: str, role: str, target: str):
+    route, world = ROUTES[name], html_world
+    secrets = _secrets(world, role)
+    json_status = request(world, route, role, target).status_code
+
+    for mode in _HTML_MODES:
+        response = _html_get(world.client(role), route.path(world, target), mode, route.headers(world, target))
+
+        assert response.status_code == json_status, (mode, as_bytes(response)[:300])
+        body = _page_text(response)
+        leaked = sorted(s for s in secrets if s in body)
+        assert not leaked, f"{name} as {role} ({mode}) shows {leaked}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("url", [*LIST_MATRIX, "/api/v1/jobs/kinds/"])
+def test_it_lists_nothing_more_in_html_than_the_role_may_see(html_world: World, url: str, role: str):
+    secrets = _secrets(html_world, role)
+
+    for mode in _HTML_MODES:
+        response = _html_get(html_world.client(role), url, mode, {})
+
+        body = _page_text(response)
+        assert response.status_code in (200, 401), body[:300]
+        leaked = sorted(s for s in secrets if s in body)
+        assert not leaked, f"{url} as {role} ({mode}) shows {leaked}"
+        assert "<select" not in body, "a form with choices"
+        assert 'method="POST"' not in body, "a write form"
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("url", list(LIST_MATRIX))
+def test_it_offers_no_choices_of_objects_to_options(html_world: World, url: str, role: str):
+    response = html_world.client(role).options(url)
+
+    body = response.content.decode()
+    leaked = sorted(s for s in _secrets(html_world, role) if s in body)
+    assert not leaked, f"OPTIONS {url} as {role} shows {leaked}"
+
+
+def test_it_offers_no_writable_related_field_in_any_view_s_serializer():
+    """A writable foreign key would offer every row of its model (forms, OPTIONS, a future page)."""
+    from django.urls import get_resolver
+    from rest_framework import serializers
+    from rest_framework.generics import GenericAPIView
+
+    def views(patterns):
+        for p in patterns:
+            if hasattr(p, "url_patterns"):
+                yield from views(p.url_patterns)
+            elif getattr(p.callback, "view_class", None):
+                yield p.callback.view_class
+
+    checked = 0
+    for view_class in views(get_resolver().url_patterns):
+        if not issubclass(view_class, GenericAPIView) or view_class.serializer_class is None:
+            continue
+        for name, f in view_class.serializer_class().fields.items():
+            related = isinstance(f, (serializers.RelatedField, serializers.ManyRelatedField))
+            assert not related or f.read_only, f"{view_class.__name__}.{name} is a writable relation"
+        checked += 1
+    assert checked >= 5

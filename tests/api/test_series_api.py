@@ -92,7 +92,7 @@ def test_it_makes_an_older_version_current_and_demotes_the_newer(world: World):
     v1.refresh_from_db()
     v2.refresh_from_db()
     assert (v1.is_current, v2.is_current) == (True, False)
-    current = world.client("admin").get(f"/api/v1/series/?kind=flair&is_current=true").json()
+    current = world.client("admin").get("/api/v1/series/?kind=flair&is_current=true").json()
     assert [s["version"] for s in current["results"]] == [1]
 
 
@@ -367,3 +367,47 @@ def test_it_withdraws_the_current_version_of_a_slot(world: World):
         f"/api/v1/series/?session={world.own.session.pk}&is_current=true"
     )
     assert {s["kind"] for s in current.json()["results"]} == {"qsm", "lesion_mask"}
+
+
+# --- HEAD ------------------------------------------------------------------------------------
+
+
+def test_it_answers_head_from_the_row_without_opening_the_file(world: World, monkeypatch):
+    from django.db.models.fields.files import FieldFile
+
+    mag = world.own.series["t2star_mag"]
+
+    def no_open(self, mode="rb"):
+        raise AssertionError("HEAD opened the stored file")
+
+    monkeypatch.setattr(FieldFile, "open", no_open)
+    response = world.client("rater").head(f"/api/v1/series/{mag.pk}/volume/")
+
+    assert response.status_code == 200
+    assert as_bytes(response) == b""
+    assert response["Content-Length"] == str(mag.size_bytes)
+    assert response["Content-Type"] == "application/gzip"
+    assert response["ETag"] == f'"{mag.sha256}"'
+    assert response["Content-Disposition"] == 'attachment; filename="sub-P01_ses-01_t2star_mag_v1.nii.gz"'
+
+
+def test_it_answers_head_with_the_same_headers_as_get(world: World):
+    mag = world.own.series["t2star_mag"]
+    client = world.client("admin")
+
+    head = client.head(f"/api/v1/series/{mag.pk}/volume/")
+    get = client.get(f"/api/v1/series/{mag.pk}/volume/")
+
+    for name in ("Content-Length", "Content-Type", "Content-Disposition", "ETag", "Cache-Control", "Vary"):
+        assert head[name] == get[name], name
+    assert int(get["Content-Length"]) == len(as_bytes(get))
+
+
+def test_it_answers_head_304_to_a_current_etag(world: World):
+    mag = world.own.series["t2star_mag"]
+
+    response = world.client("rater").head(
+        f"/api/v1/series/{mag.pk}/volume/", HTTP_IF_NONE_MATCH=f'"{mag.sha256}"'
+    )
+
+    assert response.status_code == 304

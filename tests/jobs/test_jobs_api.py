@@ -99,7 +99,7 @@ def test_it_shows_a_jobs_progress_timings_error_and_outputs(job, admin, session)
     assert body["error"] == "RuntimeError: boom"
     assert body["parameters"]["steps"] == 2
     assert body["outputs"] == [output.pk]
-    assert body["target"] == f"MS 7T QSM / P01 ses-01"
+    assert body["target"] == "MS 7T QSM / P01 ses-01"
     assert body["created_by"] == "admin"
     assert body["worker"] == "w1@h"
     assert {"created_at", "started_at", "finished_at", "heartbeat_at", "runtime_seconds", "attempts", "retry_of"} <= set(body)

@@ -275,7 +275,9 @@ function send(row, sessionId) {
       resolve({ status: xhr.status, body });
     };
     xhr.onerror = () => resolve({ status: 0, body: { detail: "network error: the upload did not reach the server" } });
-    xhr.open("POST", config.urls.series);
+    // The session in the URL too: the server checks the right to write there before it reads
+    // a byte of the body (a refused upload is not streamed to disk first).
+    xhr.open("POST", `${config.urls.series}?session=${encodeURIComponent(sessionId)}`);
     xhr.setRequestHeader("X-CSRFToken", csrfToken);
     xhr.setRequestHeader("Accept", "application/json");
     xhr.send(form);

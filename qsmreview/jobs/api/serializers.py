@@ -6,14 +6,15 @@ from typing import Any
 
 from rest_framework import serializers
 
+from qsmreview.api.ids import IdField
 from qsmreview.jobs.models import Job, JobStatus
 from qsmreview.jobs.runners import job_kind_title
 
 
 class JobSubmitSerializer(serializers.Serializer):
     kind = serializers.CharField(max_length=32, help_text="a registered kind that allows direct submission, e.g. 'selftest'")
-    study = serializers.IntegerField(help_text="id of the study the job belongs to (you must be its admin)")
-    session = serializers.IntegerField(required=False, allow_null=True, default=None)
+    study = IdField(help_text="id of the study the job belongs to (you must be its admin)")
+    session = IdField(required=False, allow_null=True, default=None)
     parameters = serializers.DictField(required=False, default=dict)
     dedupe_key = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
 

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from qsmreview.api.ids import IdFilter
 from qsmreview.errors import Forbidden, NotFound, ValidationFailed
 from qsmreview.jobs.api.serializers import JobKindSerializer, JobSerializer, JobSubmitSerializer
 from qsmreview.jobs.models import Job, JobStatus
@@ -53,8 +54,8 @@ def serializer_context(request: Request) -> dict:
 class JobFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=JobStatus.choices)
     kind = django_filters.CharFilter()
-    study = django_filters.NumberFilter(field_name="study_id")
-    session = django_filters.NumberFilter(field_name="session_id")
+    study = IdFilter(field_name="study_id")
+    session = IdFilter(field_name="session_id")
 
     class Meta:
         model = Job

@@ -1,6 +1,6 @@
 """Query-string filters of the list routes.
 
-Ids are plain numbers, not model choices: filtering on a study the user cannot see gives an empty
+Ids are plain numbers (:class:`qsmreview.api.ids.IdFilter`: a bad one is 400), not model choices: filtering on a study the user cannot see gives an empty
 page, never a "no such choice" error that would confirm the study exists. The filters only narrow
 a queryset a selector already scoped to the user.
 """
@@ -8,15 +8,9 @@ a queryset a selector already scoped to the user.
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 
+from qsmreview.api.ids import IdFilter
 from qsmreview.studies.models import Phenotype, Series, SeriesKind, Session, Space, Study, Subject
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class IdFilter(django_filters.NumberFilter):
-    """An object id (documented as an integer)."""
 
 
 class StudyFilter(django_filters.FilterSet):

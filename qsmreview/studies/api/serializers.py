@@ -14,6 +14,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from qsmreview.api.ids import IdField
+from qsmreview.access import provenance_visible_to
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.models import Membership, Role, Series, SeriesKind, Session, Study, Subject
 from qsmreview.access import role_in_study
@@ -97,7 +99,7 @@ class SubjectUpdateInputSerializer(StrictInput, serializers.ModelSerializer):
 
 
 class SubjectCreateInputSerializer(SubjectUpdateInputSerializer):
-    study = serializers.IntegerField(help_text="id of the study")
+    study = IdField(help_text="id of the study")
 
     class Meta(SubjectUpdateInputSerializer.Meta):
         fields = ["study", *sorted(SUBJECT_FIELDS)]
@@ -108,6 +110,7 @@ class SubjectOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subject
         fields = ["id", "study", *sorted(SUBJECT_FIELDS), "created_at"]
+        read_only_fields = fields  # no writable foreign key: it would offer every study
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -120,7 +123,7 @@ class SessionUpdateInputSerializer(StrictInput, serializers.ModelSerializer):
 
 
 class SessionCreateInputSerializer(SessionUpdateInputSerializer):
-    subject = serializers.IntegerField(help_text="id of the subject")
+    subject = IdField(help_text="id of the subject")
 
     class Meta(SessionUpdateInputSerializer.Meta):
         fields = ["subject", *sorted(SESSION_FIELDS)]
@@ -145,6 +148,7 @@ class SessionOutputSerializer(serializers.ModelSerializer):
             "field_strength_t",
             "created_at",
         ]
+        read_only_fields = fields  # no writable foreign key: it would offer every subject
 
 
 # --- series ----------------------------------------------------------------------------------
@@ -190,7 +194,7 @@ class OptionalBooleanField(serializers.BooleanField):
 
 
 class SeriesUploadInputSerializer(StrictInput):
-    session = serializers.IntegerField(help_text="id of the session")
+    session = IdField(required=False, help_text="id of the session (or ?session= in the URL)")
     kind = serializers.ChoiceField(choices=SeriesKind.choices)
     label = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=64, validators=[validate_single_line]
@@ -224,6 +228,9 @@ class SeriesOutputSerializer(serializers.ModelSerializer):
     uploaded_by = serializers.CharField(source="uploaded_by.username", allow_null=True)
     derived_by = serializers.IntegerField(source="derived_by_id", allow_null=True)
     volume_url = serializers.SerializerMethodField()
+    provenance = serializers.SerializerMethodField(
+        help_text="how the series was made; inputs the caller may not see read {\"hidden\": true}"
+    )
 
     class Meta:
         model = Series
@@ -254,6 +261,12 @@ class SeriesOutputSerializer(serializers.ModelSerializer):
             "derived_by",
             "volume_url",
         ]
+        read_only_fields = fields  # no writable foreign key: it would offer every session
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_provenance(self, series: Series) -> dict[str, Any]:
+        request = self.context.get("request")
+        return provenance_visible_to(request.user if request else None, series)
 
     @extend_schema_field(OpenApiTypes.URI)
     def get_volume_url(self, series: Series) -> str:

@@ -13,7 +13,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpResponse, HttpResponseNotModified
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -23,15 +24,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from qsmreview.api.ids import MAX_ID, max_id, parse_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin, require_study_role
-from qsmreview.errors import NotFound, ValidationFailed
+from qsmreview.api.upload_gate import set_upload_gate
+from qsmreview.errors import Forbidden, NotFound, ValidationFailed
 from qsmreview.studies.api import serializers as s
 from qsmreview.studies.api.filters import SeriesFilter, SessionFilter, StudyFilter, SubjectFilter
 from qsmreview.studies.models import Membership, Role, Series, Session, Study, Subject
 from qsmreview.access import (
     series_visible_to,
     sessions_visible_to,
+    studies_managed_by,
     studies_visible_to,
     subjects_visible_to,
 )
@@ -191,7 +195,9 @@ class StudyMemberDetailApi(_Api, APIView):
     def delete(self, request: Request, pk: int, user_id: int) -> Response:
         study = get_visible_or_404(studies_visible_to(request.user), pk, "study")
         require_study_admin(request.user, study, "change its members")
-        membership = study.memberships.select_related("user").filter(user_id=user_id).first()
+        membership = None
+        if user_id <= max_id(get_user_model()):  # users' ids are 32-bit on PostgreSQL
+            membership = study.memberships.select_related("user").filter(user_id=user_id).first()
         if membership is None:
             raise NotFound("no such member of this study")
         membership_remove(study=study, by=request.user, user=membership.user)
@@ -329,19 +335,65 @@ class SeriesListApi(_Api, generics.ListAPIView):
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
+    # Permission before body (qsmreview.api.upload_gate): the upload is refused before its bytes
+    # are read when the caller administers no study, or when ?session= names a session they may
+    # not upload to. A browser's CSRF check parses the body inside authentication, so the gate is
+    # installed on the request before DRF authenticates it; a token client meets it in initial().
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        if request.method == "POST":
+            set_upload_gate(request, lambda: self._upload_target(request.user, request.GET))
+        return super().initialize_request(request, *args, **kwargs)
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST":
+            self._upload_target(request.user, request.query_params)
+
+    @staticmethod
+    def _upload_target(user: Any, query: Any) -> Session | None:
+        """The session named by ``?session=`` if ``user`` may upload to it; raises to refuse."""
+        if "session" in query:
+            sessions = sessions_visible_to(user).select_related("subject__study")
+            session = get_visible_or_404(sessions, parse_id(query["session"], "session"), "session")
+            require_study_admin(user, session, "upload series")
+            return session
+        if not studies_managed_by(user).exists():
+            raise Forbidden("only the study's admins can upload series")
+        return None
+
     @extend_schema(
         summary="Upload a NIfTI volume as a new series (the study's admins)",
+        description=(
+            "Name the session in the URL (`?session=12`) to be refused before the file is sent "
+            "when you may not upload there; `session` in the form is also accepted."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "session",
+                {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID},
+                OpenApiParameter.QUERY,
+                required=False,
+                description="id of the session (checked before the body is read)",
+            )
+        ],
         request={"multipart/form-data": s.SeriesUploadInputSerializer},
         responses={201: s.SeriesOutputSerializer, **_ERRORS, 413: s.ErrorSerializer},
     )
     def post(self, request: Request) -> Response:
+        target = self._upload_target(request.user, request.query_params)
         data = s.SeriesUploadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
-        session = get_visible_or_404(
-            sessions_visible_to(request.user).select_related("subject__study"),
-            fields.pop("session"),
-            "session",
+        named = fields.pop("session", None)
+        if target is not None and named is not None and named != target.pk:
+            raise ValidationFailed(
+                f"session {named} in the form is not ?session={target.pk}", field="session"
+            )
+        if target is None and named is None:
+            raise ValidationFailed("session is required: ?session= in the URL or in the form", field="session")
+        session = target or get_visible_or_404(
+            sessions_visible_to(request.user).select_related("subject__study"), named, "session"
         )
         require_study_admin(request.user, session, "upload series")
         upload = fields.pop("file")
@@ -435,24 +487,32 @@ class SeriesVolumeApi(_Api, APIView):
         },
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
+        return self._volume(request, pk, body=True)
+
+    @extend_schema(exclude=True)
+    def head(self, request: Request, pk: int) -> HttpResponse:
+        """The GET's headers from the series row, without opening the file."""
+        return self._volume(request, pk, body=False)
+
+    def _volume(self, request: Request, pk: int, *, body: bool) -> HttpResponse:
         series = get_visible_or_404(_series_queryset(request), pk, "series")
         headers = {
             "ETag": f'"{series.sha256}"',
             "Cache-Control": f"private, max-age={VOLUME_MAX_AGE_S}",
             "Vary": "Authorization, Cookie",
         }
+        name = volume_filename(series)
+        content_type = "application/gzip" if name.endswith(".gz") else "application/octet-stream"
         if _etag_matches(request.headers.get("If-None-Match"), series.sha256):
             response: HttpResponse = HttpResponseNotModified()
-        else:
-            name = volume_filename(series)
+        elif body:
             response = FileResponse(
-                series.file.open("rb"),
-                as_attachment=True,
-                filename=name,
-                content_type=(
-                    "application/gzip" if name.endswith(".gz") else "application/octet-stream"
-                ),
+                series.file.open("rb"), as_attachment=True, filename=name, content_type=content_type
             )
+        else:
+            response = HttpResponse(content_type=content_type)
+            response["Content-Length"] = str(series.size_bytes)
+            response["Content-Disposition"] = content_disposition_header(True, name)
         for key, value in headers.items():
             response[key] = value
         return response
