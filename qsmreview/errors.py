@@ -40,3 +40,10 @@ class Conflict(DomainError):
 class TooLarge(DomainError):
     status = 413
     code = "too_large"
+
+
+class Gone(DomainError):
+    """The object exists but what it points at (a stored file) is no longer there."""
+
+    status = 410
+    code = "gone"

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+import qsmreview.api.ids  # noqa: F401  (registers <id:...>: every id in a path is checked there)
 from qsmreview.login_throttle import throttle_login
 from qsmreview.web.password_reset import PasswordResetView
 

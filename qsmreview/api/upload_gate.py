@@ -19,6 +19,12 @@ target must be in the URL to be checked before the body (``POST /api/v1/series/?
 Every other route under ``/api/`` takes no files at all: a multipart body there (which a browser's
 CSRF check would parse, and DRF's multipart parser would too) is refused at its first file part,
 so no API route streams a file to disk for a caller who may not upload.
+
+Outside the API, the one page that takes files is Django admin's series upload
+(``/admin/studies/series/add/``), and only from a user who administers a study; every other page
+takes none. There the parse is stopped at the first file part (:class:`StopUpload`, no byte of
+the file read) and the page answers as it would to a form without its file (the CSRF check or
+the admin's own permission check refuses it).
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.core.files.uploadhandler import FileUploadHandler
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import HttpRequest
+from django.urls import reverse
 
 from qsmreview.errors import ValidationFailed
 
@@ -63,9 +70,21 @@ class UploadGateHandler(FileUploadHandler):
             return
         if request.path.startswith(API_PREFIX):  # before a byte of the file is read
             raise ValidationFailed(f"this route takes no file uploads ({field_name!r})", field=field_name)
+        if not _may_upload_on_page(request):
+            raise StopUpload(connection_reset=True)
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
         return raw_data
 
     def file_complete(self, file_size: int) -> None:
         return None
+
+
+def _may_upload_on_page(request: HttpRequest) -> bool:
+    """Whether a page (not an API route) may receive a file in this request."""
+    from qsmreview.access import studies_managed_by
+
+    if request.path != reverse("admin:studies_series_add"):
+        return False
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_active and user.is_staff and studies_managed_by(user).exists())

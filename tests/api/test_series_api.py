@@ -161,6 +161,20 @@ def test_it_names_an_uncompressed_volume_nii(world: World):
     )
 
 
+def test_it_says_the_volume_is_missing_from_storage_instead_of_failing(world: World):
+    series = make_series(world.own.session, "flair")
+    series.file.storage.delete(series.file.name)  # lost by the storage, the row remains
+
+    response = world.client("admin").get(f"/api/v1/series/{series.pk}/volume/")
+
+    assert response.status_code == 410
+    assert response.json() == {
+        "detail": f"the volume of series {series.pk} is missing from storage; "
+        "ask the study's admins to restore it (or upload it again)",
+        "code": "gone",
+    }
+
+
 @pytest.mark.parametrize(
     ("if_none_match", "status"),
     [

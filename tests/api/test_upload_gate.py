@@ -169,3 +169,37 @@ def test_it_still_takes_a_token_login_as_multipart_fields(world: World):
 
     assert response.status_code == 200
     assert response.json()["token"]
+
+
+# --- pages outside the API ------------------------------------------------------------------------
+
+
+def test_the_admin_upload_page_reads_no_file_from_someone_who_may_not_upload(world: World, written):
+    # A rater (no staff), and staff of no study: the admin refuses them, after Django has parsed
+    # the body for the CSRF check; the file part is never read.
+    for role in ("rater", "staff"):
+        response = browser_for(world.users[role]).post("/admin/studies/series/add/", big_upload(world.own.session.pk))
+        assert response.status_code in (302, 403), (role, response.status_code)
+    assert sum(written) == 0
+    assert not Series.objects.filter(original_filename="big.nii").exists()
+
+
+def test_no_other_page_reads_a_file(world: World, written):
+    admin = browser_for(world.users["admin"])
+    for url in (f"/studies/{world.own.study.pk}/processing/run/", "/jobs/selftest/", "/accounts/login/"):
+        admin.post(url, big_upload(None))
+    assert sum(written) == 0
+
+
+def test_the_admin_upload_page_still_takes_an_admins_file(world: World, written, settings):
+    admin = world.users["admin"]
+    admin.is_staff = True
+    admin.save(update_fields=["is_staff"])
+    body = {"session": world.own.session.pk, "kind": "flair", "label": "gate",
+            "file": uploaded_file("ok.nii.gz", nifti_bytes(seed=3))}
+
+    response = browser_for(admin).post("/admin/studies/series/add/", body)
+
+    assert response.status_code == 302, response.content[:500]
+    assert sum(written) > 0
+    assert Series.objects.filter(label="gate").exists()

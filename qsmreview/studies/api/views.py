@@ -8,6 +8,8 @@ an output serializer; the rules are in :mod:`qsmreview.access` and the services.
 
 from __future__ import annotations
 
+import logging
+
 import re
 from typing import Any
 
@@ -28,7 +30,7 @@ from qsmreview.api.ids import MAX_ID, max_id, parse_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin, require_study_role
 from qsmreview.api.upload_gate import set_upload_gate
-from qsmreview.errors import Forbidden, NotFound, ValidationFailed
+from qsmreview.errors import Forbidden, Gone, NotFound, ValidationFailed
 from qsmreview.studies.api import serializers as s
 from qsmreview.studies.api.filters import SeriesFilter, SessionFilter, StudyFilter, SubjectFilter
 from qsmreview.studies.models import Membership, Role, Series, Session, Study, Subject
@@ -64,6 +66,8 @@ _ERRORS = {
     404: s.ErrorSerializer,
 }
 _READ_ERRORS = {401: _ERRORS[401], 404: s.ErrorSerializer}
+
+log = logging.getLogger(__name__)
 
 
 # Settings shared by the views of this module. Token authentication comes first so that an
@@ -506,9 +510,17 @@ class SeriesVolumeApi(_Api, APIView):
         if _etag_matches(request.headers.get("If-None-Match"), series.sha256):
             response: HttpResponse = HttpResponseNotModified()
         elif body:
-            response = FileResponse(
-                series.file.open("rb"), as_attachment=True, filename=name, content_type=content_type
-            )
+            try:
+                stream = series.file.open("rb")
+            except (FileNotFoundError, OSError) as exc:
+                # Storage lost the file (restored from an old backup, deleted by hand): say so
+                # instead of failing, and tell the operators.
+                log.error("series %s: stored file %s cannot be opened: %s", series.pk, series.file.name, exc)
+                raise Gone(
+                    f"the volume of series {series.pk} is missing from storage; "
+                    "ask the study's admins to restore it (or upload it again)"
+                ) from exc
+            response = FileResponse(stream, as_attachment=True, filename=name, content_type=content_type)
         else:
             response = HttpResponse(content_type=content_type)
             response["Content-Length"] = str(series.size_bytes)
