@@ -192,7 +192,7 @@ def test_the_bids_import_refuses_a_subject_code_with_a_control_character(study, 
 def test_the_import_command_refuses_a_study_name_with_a_control_character(db, tmp_path, media_root, outsider):
     root = _bids(tmp_path / "ds", field_strength=7)
 
-    with pytest.raises(CommandError, match="name: must be a single line"):
+    with pytest.raises(CommandError, match="--study name: must be a single line"):
         call_command(
             "import_bids", str(root), "--study", "MS\x007T", "--create-study", "--admin", outsider.username,
             "--no-progress", stdout=io.StringIO(),

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -19,6 +20,7 @@ from qsmreview.errors import DomainError
 from qsmreview.studies.bids import import_bids
 from qsmreview.studies.models import Study
 from qsmreview.studies.services.studies import study_create
+from qsmreview.studies.validators import validate_single_line
 
 
 class Command(BaseCommand):
@@ -37,6 +39,11 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         actor = system("manage.py import_bids")
         name = options["study"].strip()
+        for option, value in (("--study", name), ("--admin", options["admin"] or "")):
+            try:  # before any lookup: PostgreSQL cannot even compare text holding NUL
+                validate_single_line(value)
+            except ValidationError as exc:
+                raise CommandError(f"{option} name: {' '.join(exc.messages)}") from exc
         study = Study.objects.filter(name=name).first()
         if study is None:
             if not options["create_study"]:
