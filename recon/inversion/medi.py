@@ -8,18 +8,20 @@
 with the field f and chi in radians (the phase accrued at the echo time; lam = 1000 assumes that
 unit), W the data weight (magnitude, or 1/noise, normalised to mean 1 in the mask), M_edge the
 morphology prior of :func:`recon.inversion.edges.edge_mask` and D the dipole convolution
-(optionally SMV-filtered). Two solvers reach the same minimiser:
+(optionally SMV-filtered). Two solvers:
 
-- ``solver="admm"`` (default): ADMM with closed-form FFT steps, :mod:`recon.inversion.admm`;
+- ``solver="admm"`` (default): ADMM with closed-form FFT steps, :mod:`recon.inversion.admm`, on the
+  mask's bounding box plus a margin (:func:`recon.fft.solve_box`). It stops within ~2 % of the
+  minimum of E (on the phantom; see docs/medi.md). Use it unless published numbers must be matched.
 - ``solver="toolbox"``: the toolbox's Gauss-Newton / conjugate gradient scheme with its stopping
-  rules, :mod:`recon.inversion.toolbox`, for numbers comparable with published MEDI results.
+  rules, :mod:`recon.inversion.toolbox`, on the image's own matrix like ``MEDI_L1.m``. Use it to
+  reproduce numbers published with the MEDI toolbox: its stopping rules end it short of the
+  minimiser (on the phantom ~10 % above the minimum of E on its grid, NRMSE 0.2-0.3 from the
+  minimiser), so its map is the toolbox's, not E's minimiser. Its periodic dipole convolution and
+  the free susceptibility outside the mask make that early-stopped result depend on the grid.
 
-ADMM runs on the mask's bounding box plus a margin (:func:`recon.fft.solve_box`); the toolbox
-solver, like ``MEDI_L1.m``, on the image's own matrix (its periodic dipole convolution and the free
-susceptibility outside the mask make its early-stopped result depend on that grid: a 6 mm box
-instead moves it by NRMSE ~0.035 and up to 0.0012 ppm per lesion on the phantom). Either way the
-susceptibility has one free constant: it is zero-mean over the solve grid before masking, or
-referenced to the mean over ``csf_mask`` when that is given (MEDI+0).
+Either way the susceptibility has one free constant: it is zero-mean over the solve grid before
+masking, or referenced to the mean over ``csf_mask`` when that is given (MEDI+0).
 """
 
 from __future__ import annotations
@@ -312,7 +314,8 @@ def medi(
         The toolbox's gradient-mask ``percentage``: edge components / mask voxels. 0.9 marks about
         30 % of gradient components as edges.
     solver : {"admm", "toolbox"}
-        ``"admm"`` (fast, default) or ``"toolbox"`` (the toolbox's Gauss-Newton/CG).
+        ``"admm"`` (fast, default; ends near the minimiser of E) or ``"toolbox"`` (the toolbox's
+        Gauss-Newton/CG with its stopping rules; to reproduce published MEDI toolbox numbers).
     csf_mask : (nx, ny, nz) bool array, optional
         Ventricular CSF for the MEDI+0 zero reference; chi is then referenced to its mean.
     lambda_csf : float

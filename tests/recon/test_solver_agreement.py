@@ -186,7 +186,7 @@ def test_its_default_solver_ends_within_3_percent_of_the_minimum_and_below_the_t
     strict=True,
     reason=(
         "open (issue 15): the default stopping rule (relative change 3e-3) leaves lesion 7 0.0026 ppm "
-        "from the minimiser's (bound 0.002; seeds 1, 2: see docs/medi.md); ADMM to 1e-3 meets it (0.0017 ppm) with 2.2x the "
+        "from the minimiser's (bound 0.002; seeds 1, 2: see docs/medi.md); ADMM to 1e-3 meets it (0.0016 ppm) with 2.2x the "
         "iterations, which the 30 s full-size budget does not allow. Decision needed; see docs/medi.md"
     ),
 )
