@@ -5,9 +5,12 @@
 veins and MS lesions (white matter, cortical and mixed). The gradient-echo data follow the
 physics the pipeline inverts:
 
-- the field (ppm) is the dipole forward model (:func:`recon.dipole.forward_field`, zero padded) of
-  the whole susceptibility distribution *relative to air*, so the head sits in infinite air and
-  the air/tissue interfaces (head surface, sinus) produce a realistic background field;
+- the field (ppm) is the dipole forward model (:func:`recon.dipole.forward_field`, zero padded by
+  :func:`field_pad`) of the whole susceptibility distribution ``chi_ppm`` *relative to air*, so
+  the head sits in infinite air and the air/tissue interfaces (head surface, sinus) produce a
+  realistic background field. The air and bone steps are blurred by a Gaussian of one voxel
+  (partial volume) outside the intracranial region only; ``chi_ppm`` holds that blur, so it is
+  exactly the susceptibility that made the data, and inside the brain it holds the tissue values;
 - the complex signal of echo ``k`` is ``M(TE_k) exp(i (2 pi gamma B0 TE_k field 1e-6 + offset))``
   with ``M`` proton density times T2* decay per tissue, times the intra-voxel dephasing factor
   ``prod_axes |sinc(dphi_axis / 2 pi)|`` of the local phase gradient: where the phase changes by
@@ -65,7 +68,9 @@ class Phantom:
     Attributes
     ----------
     chi_ppm : (nx, ny, nz) float32
-        True susceptibility in ppm relative to CSF (air +9.4, skull -2.0).
+        True susceptibility in ppm relative to CSF (air +9.4, skull -2.0): exactly what the
+        forward model used, including the partial-volume blur of the air and bone steps outside
+        the intracranial region (so values between those of air, scalp and skull there).
     magnitude : float32, (nx, ny, nz) for one echo or (nx, ny, nz, n_echo)
         Noisy magnitude (arbitrary units; brain mean ~1 at the first echo).
     phase : float32, same shape as ``magnitude``
@@ -180,8 +185,9 @@ def _check_grid(shape: Sequence[int], voxel_size: Sequence[float]) -> tuple[tupl
     return shp, (float(vs[0]), float(vs[1]), float(vs[2]))  # type: ignore[return-value]
 
 
-def _field_pad(shape: Sequence[int]) -> list[int]:
-    """Zero padding per side for the forward model: the grid grows by about half, to a fast length."""
+def field_pad(shape: Sequence[int]) -> list[int]:
+    """Zero padding per side of the phantom's forward model (the ``pad`` of
+    :func:`recon.dipole.forward_field`): the grid grows by about half, to a fast FFT length."""
     return [(int(scipy.fft.next_fast_len(n + n // 2)) - n + 1) // 2 for n in shape]
 
 
@@ -374,15 +380,20 @@ def make_phantom(
     brain_mask = intracranial.copy()
 
     # ---------------------------------------------------------------- field and signal
-    pad = _field_pad(shp)
+    pad = field_pad(shp)
     # The large air/bone steps are blurred by about a voxel (partial volume) before the forward
     # model; the small tissue contrasts stay sharp. A sharp 9.4 ppm step puts energy at the
     # Nyquist frequencies, whose sampled dipole response (for an oblique B0 especially) rings
-    # through the brain non-physically.
+    # through the brain non-physically. The blur stays outside the intracranial region: its tails
+    # would otherwise put bone and air susceptibility into the brain, where the truth does not
+    # have them. What the forward model uses is exactly what is returned as the truth (chi_ppm).
     base = np.where(head & ~sinus, np.float32(-CHI_AIR), np.float32(0.0))
     base[skull & ~intracranial & ~sinus] = CHI_SKULL - CHI_AIR
-    detail = chi - np.float32(CHI_AIR) - base
-    field_ppm = forward_field(ndi.gaussian_filter(base, sigma=1.0) + detail, vs, bdir, pad=pad)
+    chi_out = ndi.gaussian_filter(base, sigma=1.0)
+    chi_out += np.float32(CHI_AIR)
+    chi_out[intracranial] = chi[intracranial]  # (outside it, chi is air, scalp or bone: no detail)
+    del base
+    field_ppm = forward_field(chi_out - np.float32(CHI_AIR), vs, bdir, pad=pad)
     field_ppm -= np.float32(np.median(field_ppm[brain]))  # centre frequency on the brain (shim)
     bias = (1.0 + 0.15 * np.cos(1.3 * u[0] + 0.4) * np.cos(1.1 * u[1] - 0.3) * np.cos(0.9 * u[2])).astype(np.float32)
     sigma = None
@@ -429,8 +440,6 @@ def make_phantom(
     t1_csfn[deep_any] = 0.65 * bias[deep_any]
     flair = contrast_image({CSF: 0.05, GM: 0.60, WM: 0.45}, 1.0, 0.5, 0.02)
 
-    chi_out = chi.copy()
-    chi_out[~head | sinus] = CHI_AIR
     return Phantom(
         chi_ppm=chi_out,
         magnitude=magnitude,
@@ -486,7 +495,7 @@ def local_field(phantom: Phantom, mask: np.ndarray, *, snr: float | None = None,
         raise ReconInputError(f"mask has shape {m.shape}, expected {phantom.chi_ppm.shape}")
     shp = m.shape
     ppm = forward_field(
-        np.where(m, phantom.chi_ppm, 0.0).astype(np.float32), phantom.voxel_size, phantom.b0_dir, pad=_field_pad(shp)
+        np.where(m, phantom.chi_ppm, 0.0).astype(np.float32), phantom.voxel_size, phantom.b0_dir, pad=field_pad(shp)
     )
     rad = ppm.astype(np.float64) * (2 * np.pi * GAMMA_HZ_PER_T * phantom.b0 * phantom.te[0] * 1e-6)
     if snr is not None:

@@ -9,8 +9,8 @@ This reproduces ``MEDI_L1.m`` (solver ``'gaussnewton'``) of the Cornell MEDI too
       [grad^T w Vr w grad + 2 lam D^T m^2 D (+ lam_csf P)] dx = -b,
       b = grad^T w Vr w grad x + 2 lam D^T (m^2 sin(D x - f)) (+ lam_csf P x)
 
-  by conjugate gradients (relative residual 0.01, at most 100 iterations, keeping the best
-  iterate, as the toolbox's ``cgsolve``);
+  by conjugate gradients (relative residual 0.01, at most 100 iterations, returning the last
+  iterate, as the toolbox's ``cgsolve.m``, whose best-iterate line is commented out);
 - stops after 10 outer iterations or when ``||dx|| / ||x|| < 0.1`` (x before the update).
 
 It is slow (each CG iteration costs 4 FFTs) but it is the reference published MEDI numbers come
@@ -85,39 +85,43 @@ def conjugate_gradient(
 ) -> tuple[np.ndarray, int]:
     """Solve ``A x = b`` (A symmetric positive semi-definite) from x = 0, as the toolbox's cgsolve.
 
-    Stops when ``||r|| <= tol ||b||`` or after ``max_iter`` iterations and returns the iterate
-    with the smallest residual seen, and the number of iterations run. The residual is
-    recomputed from scratch every 50 iterations against round-off drift.
+    Stops when ``||r|| <= tol ||b||`` or after ``max_iter`` iterations and returns the **last**
+    iterate and the number of iterations run, as ``cgsolve.m`` of the MEDI toolbox does (its
+    ``x = reshape(bestx, ...)`` is commented out). CG's residual is not monotone, so the last
+    iterate need not have the smallest residual; it is the one that minimises the A-norm error
+    over the Krylov space. The residual is recomputed from scratch every 50 iterations against
+    round-off drift, as there. Scalars keep the dtype of ``b``.
+
+    References
+    ----------
+    Hestenes MR, Stiefel E. Methods of conjugate gradients for solving linear systems. J Res Natl
+    Bur Stand 1952;49:409-436.
     """
     x = np.zeros_like(b)
     r = b.copy()
     d = r.copy()
     delta = _dot(r, r)
     delta0 = delta
-    best_x, best_res = x.copy(), 1.0
     if delta0 == 0.0:
         return x, 0
+    scalar = b.dtype.type
     it = 0
     while it < max_iter and delta > tol * tol * delta0:
         q = apply_a(d)
         dq = _dot(d, q)
         if dq <= 0.0:
             break
-        alpha = np.float32(delta / dq)
+        alpha = scalar(delta / dq)
         x += alpha * d
         if (it + 1) % 50 == 0:
             r = b - apply_a(x)
         else:
             r -= alpha * q
         delta_old, delta = delta, _dot(r, r)
-        d *= np.float32(delta / delta_old)
+        d *= scalar(delta / delta_old)
         d += r
         it += 1
-        res = float(np.sqrt(delta / delta0))
-        if res < best_res:
-            best_res = res
-            best_x[...] = x
-    return best_x, it
+    return x, it
 
 
 def solve_gauss_newton(
