@@ -14,7 +14,7 @@ from django.db.models import Model, QuerySet
 
 from qsmreview.errors import Forbidden, NotFound
 from qsmreview.studies.models import Role, Series, Session, Study, Subject
-from qsmreview.access import can_manage_study, role_in_study
+from qsmreview.access import require_manage, role_in_study
 
 
 def study_of(obj: Model) -> Study:
@@ -40,9 +40,8 @@ def get_visible_or_404(queryset: QuerySet, pk: Any, what: str) -> Any:
 
 
 def require_study_admin(user: Any, obj: Model, action: str) -> None:
-    """Raise :class:`Forbidden` unless ``user`` is an admin of ``obj``'s study."""
-    if not can_manage_study(user, study_of(obj)):
-        raise Forbidden(f"only the study's admins can {action}")
+    """Raise :class:`Forbidden` unless ``user`` is an admin of ``obj``'s study (:func:`require_manage`)."""
+    require_manage(user, study_of(obj), action)
 
 
 def require_study_role(user: Any, obj: Model, roles: tuple[Role, ...], message: str) -> None:

@@ -43,8 +43,8 @@ _GATE_ATTR = "_qsmreview_upload_gate"
 API_PREFIX = "/api/"
 
 
-def set_upload_gate(request: HttpRequest, gate: Callable[[], None]) -> None:
-    """Call ``gate()`` before this request's multipart body is read; it raises to refuse."""
+def set_upload_gate(request: HttpRequest, gate: Callable[[], object]) -> None:
+    """Call ``gate()`` before this request's multipart body is read; it raises to refuse (its result is ignored)."""
     setattr(request, _GATE_ATTR, gate)
 
 

@@ -34,9 +34,6 @@ class JobAdmin(StudyScopedAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # a job is the record of what made its outputs
 
-    def _study_of(self, obj):
-        return obj.study  # may be None: only superusers (who pass before this) see those
-
     def _each(self, request: HttpRequest, queryset: QuerySet[Job], action, verb: str) -> None:
         done = 0
         for job in queryset:

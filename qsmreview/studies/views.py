@@ -34,6 +34,7 @@ VALUE_UNITS = {SeriesKind.QSM: "ppm"}
 
 def _series_json(series: Series) -> dict[str, Any]:
     """What the viewer needs to load and label one series."""
+    version = version_label(series)
     return {
         "id": series.pk,
         "kind": series.kind,
@@ -41,7 +42,7 @@ def _series_json(series: Series) -> dict[str, Any]:
         "label": series.label,
         "space": series.space,
         "version": series.version,
-        "version_label": version_label(series),
+        "version_label": version,
         "is_current": series.is_current,
         "shape": series.shape,
         "echo_times_s": series.echo_times_s,
@@ -49,7 +50,7 @@ def _series_json(series: Series) -> dict[str, Any]:
         "url": reverse("api-series-volume", kwargs={"pk": series.pk}),
         "name": volume_filename(series),
         "title": " ".join(
-            part for part in (series.get_kind_display(), series.label, version_label(series)) if part
+            part for part in (series.get_kind_display(), series.label, version) if part
         ),
     }
 

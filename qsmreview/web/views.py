@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from qsmreview.api.ids import parse_id
-from qsmreview.errors import DomainError, Forbidden, ValidationFailed
+from qsmreview.errors import DomainError, ValidationFailed
 from qsmreview.jobs.api.serializers import JobSerializer
 from qsmreview.jobs.demo_kinds import SELFTEST
 from qsmreview.jobs.models import JobStatus
@@ -141,9 +141,7 @@ def jobs_submit_selftest(request: HttpRequest) -> HttpResponse:
     study = studies_visible_to(request.user).filter(pk=study_id).first()
     if study is None:
         raise Http404("no such study")
-    try:
-        if not can_manage_study(request.user, study):
-            raise Forbidden("only the study's admins can submit jobs")
+    try:  # job_submit refuses anyone but the study's admins
         steps = request.POST.get("steps", "").strip()
         params = {"steps": int(steps)} if steps.isascii() and steps.isdigit() else {}
         job = job_submit(kind=SELFTEST, parameters=params, study=study, by=request.user)

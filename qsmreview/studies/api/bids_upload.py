@@ -26,9 +26,8 @@ from typing import Any
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +36,7 @@ from rest_framework.views import APIView
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.api import serializers as s
+from qsmreview.studies.api import views
 from qsmreview.studies.bids import ImportReport, import_bids
 from qsmreview.access import studies_visible_to
 from qsmreview.studies.uploads import UploadTooLarge, human_bytes, max_upload_bytes, too_large_message
@@ -52,14 +52,7 @@ RATIO_FLOOR_BYTES = 1024 * 1024
 _CHUNK = 1024 * 1024
 
 
-_ERRORS = {
-    400: s.ErrorSerializer,
-    401: OpenApiResponse(description="not authenticated"),
-    403: s.ErrorSerializer,
-    404: s.ErrorSerializer,
-    413: s.ErrorSerializer,
-    415: s.ErrorSerializer,
-}
+_ERRORS = {**views._ERRORS, 413: s.ErrorSerializer, 415: s.ErrorSerializer}
 
 
 class BidsZipRefused(ValidationFailed):
@@ -216,10 +209,7 @@ ZIP_MEDIA_TYPES = frozenset(p.media_type for p in (ZipBodyParser, OctetStreamBod
 
 
 @extend_schema(tags=["studies"])
-class BidsImportApi(APIView):
-    # As in the other studies views: token first (an anonymous caller gets 401 with
-    # WWW-Authenticate: Token), then the browser's session (with its CSRF check).
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+class BidsImportApi(views._Api, APIView):
     parser_classes = [ZipBodyParser, OctetStreamBodyParser, WindowsZipBodyParser]
 
     @extend_schema(

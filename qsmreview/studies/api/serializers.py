@@ -15,10 +15,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from qsmreview.api.ids import IdField
-from qsmreview.access import provenance_visible_to
+from qsmreview.access import provenance_visible_to, role_in_study
 from qsmreview.errors import ValidationFailed
 from qsmreview.studies.models import Membership, Role, Series, SeriesKind, Session, Study, Subject
-from qsmreview.access import role_in_study
 from qsmreview.studies.services.studies import SESSION_FIELDS, STUDY_FIELDS, SUBJECT_FIELDS
 from qsmreview.studies.validators import validate_field_strength_t, validate_single_line
 

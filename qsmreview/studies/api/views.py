@@ -8,8 +8,8 @@ an output serializer; the rules are in :mod:`qsmreview.access` and the services.
 
 from __future__ import annotations
 
+import functools
 import logging
-
 import re
 from typing import Any
 
@@ -344,15 +344,19 @@ class SeriesListApi(_Api, generics.ListAPIView):
     # not upload to. A browser's CSRF check parses the body inside authentication, so the gate is
     # installed on the request before DRF authenticates it; a token client meets it in initial().
 
+    # The check runs once per request (a view instance serves one request): whichever of the gate,
+    # initial() and post() comes first computes it; a refusal raises and is not kept.
+
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         if request.method == "POST":
-            set_upload_gate(request, lambda: self._upload_target(request.user, request.GET))
+            self._target = functools.cache(lambda: self._upload_target(request.user, request.GET))
+            set_upload_gate(request, self._target)
         return super().initialize_request(request, *args, **kwargs)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         if request.method == "POST":
-            self._upload_target(request.user, request.query_params)
+            self._target()
 
     @staticmethod
     def _upload_target(user: Any, query: Any) -> Session | None:
@@ -385,7 +389,7 @@ class SeriesListApi(_Api, generics.ListAPIView):
         responses={201: s.SeriesOutputSerializer, **_ERRORS, 413: s.ErrorSerializer},
     )
     def post(self, request: Request) -> Response:
-        target = self._upload_target(request.user, request.query_params)
+        target = self._target()
         data = s.SeriesUploadInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -399,7 +403,6 @@ class SeriesListApi(_Api, generics.ListAPIView):
         session = target or get_visible_or_404(
             sessions_visible_to(request.user).select_related("subject__study"), named, "session"
         )
-        require_study_admin(request.user, session, "upload series")
         upload = fields.pop("file")
         with uploaded_file_path(upload) as path:
             series = series_create_from_file(
