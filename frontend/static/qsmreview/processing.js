@@ -19,23 +19,12 @@ function renderJob(cell, job) {
     (job.error ? `<div class="job-error" data-testid="job-error"><strong>Error</strong><pre>${escapeHtml(job.error)}</pre></div>` : "");
 }
 
-// Kinds that always lie on the T2* grid (studies.models.T2STAR_GRID_KINDS): no space to say.
-const T2STAR_GRID_KINDS = new Set(["t2star_mag", "t2star_phase", "qsm", "brain_mask", "tissue", "lesion_mask"]);
-
-// The same words as the series_display.version_label template filter: after coregistration a
-// FLAIR has two current v1s, the upload on its own grid and the job's output on the T2* grid.
-function versionLabel(s) {
-  if (T2STAR_GRID_KINDS.has(s.kind)) return `v${s.version}`;
-  if (s.space === "native") return `v${s.version} · own grid (native)`;
-  return `v${s.version} · on T2* grid${s.derived_by ? " (coregistered)" : ""}`;
-}
-
 function renderSeries(tr, seriesByKind) {
   for (const cell of tr.querySelectorAll("td.series")) {
     const list = seriesByKind[cell.dataset.kind] || [];
     cell.innerHTML = list.length
       ? list
-          .map((s) => `<span class="version" title="series #${s.id}${s.derived_by ? `, from job #${s.derived_by}` : ""}">${s.label ? escapeHtml(s.label) + " " : ""}${escapeHtml(versionLabel(s))}</span>`)
+          .map((s) => `<span class="version" title="series #${s.id}${s.derived_by ? `, from job #${s.derived_by}` : ""}">${s.label ? escapeHtml(s.label) + " " : ""}${escapeHtml(s.version_label)}</span>`)
           .join(" ")
       : '<span class="missing">–</span>';
   }

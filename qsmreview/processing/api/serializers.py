@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from qsmreview.processing.services import PROCESSING_KINDS
+from qsmreview.studies.templatetags.series_display import version_label
 
 
 class ProcessingRequestSerializer(serializers.Serializer):
@@ -28,6 +29,11 @@ class SeriesBriefSerializer(serializers.Serializer):
     space = serializers.CharField()
     version = serializers.IntegerField()
     derived_by = serializers.IntegerField(source="derived_by_id", allow_null=True)
+    version_label = serializers.SerializerMethodField()
+
+    def get_version_label(self, series) -> str:
+        """The words of the study and processing pages (``v1 · own grid (native)``)."""
+        return version_label(series)
 
 
 class SessionRowSerializer(serializers.Serializer):

@@ -2,8 +2,8 @@
 
 After coregistration a session holds two current FLAIRs (or T1s): the upload on its own grid and
 the job's output resampled onto the T2* grid. Both are "v1"; :func:`version_label` tells them
-apart: ``v1 · own grid (native)`` and ``v1 · on T2* grid (coregistered)``. ``processing.js``
-renders the same words on the live processing page.
+apart: ``v1 · own grid (native)`` and ``v1 · on T2* grid (coregistered)``. The processing API
+sends the same words (``version_label``) for the live processing page.
 """
 
 from __future__ import annotations
