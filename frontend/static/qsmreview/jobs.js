@@ -1,15 +1,11 @@
 // The jobs page: poll the jobs API and redraw the table (progress bars, stage, status, errors),
 // and send cancel / retry for the jobs the user administers. Plain ES module, no bundler.
+import { escapeHtml as esc } from "./html.js";
+
 const table = document.getElementById("jobs");
 const ACTIVE = new Set(["queued", "running"]);
 const FAST_MS = 1500; // while some job is queued or running
 const SLOW_MS = 5000;
-
-function esc(text) {
-  const div = document.createElement("div");
-  div.textContent = text == null ? "" : String(text);
-  return div.innerHTML;
-}
 
 function when(iso) {
   if (!iso) return "";

@@ -1,12 +1,8 @@
 // Live progress on the processing page: poll the study's processing API and redraw job cells.
+import { escapeHtml } from "./html.js";
+
 const table = document.querySelector("table.processing");
 const ACTIVE = new Set(["queued", "running"]);
-
-function escapeHtml(text) {
-  const div = document.createElement("div");
-  div.textContent = text ?? "";
-  return div.innerHTML;
-}
 
 function renderJob(cell, job) {
   const state = cell.querySelector(".job-state");

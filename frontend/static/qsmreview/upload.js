@@ -4,6 +4,7 @@
 //
 // Writes go through the API (subjects, sessions, series, BIDS import), whose services check the
 // caller's rights; this page only guesses and shows.
+import { escapeHtml } from "./html.js";
 
 const config = JSON.parse(document.getElementById("upload-config").textContent);
 const root = document.querySelector('[data-testid="upload"]');
@@ -282,12 +283,6 @@ function send(row, sessionId) {
     xhr.setRequestHeader("Accept", "application/json");
     xhr.send(form);
   });
-}
-
-function escapeHtml(text) {
-  const div = document.createElement("div");
-  div.textContent = text ?? "";
-  return div.innerHTML;
 }
 
 async function uploadAll() {
