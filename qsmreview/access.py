@@ -8,8 +8,10 @@ Read rules (blinding is security):
 
 - a superuser sees everything;
 - a study's admin and PI see everything in that study, blinded series included;
-- a rater sees the study, its subjects and sessions, and only the series that are not blinded
-  (never QSM or lesion masks by default), and no jobs (their outputs and parameters would unblind);
+- a rater sees the study, only the sessions **assigned** to them (and those sessions' subjects),
+  only the series of those sessions that are not blinded (never QSM or lesion masks by default),
+  only their own assignments and revisions, and no jobs (their outputs and parameters would
+  unblind); another rater's work does not exist for them (404, like anything else they may not see);
 - anyone else sees nothing of the study: it answers 404, as if it did not exist.
 
 Write rules: a study's admins change it (members, subjects, sessions, series, jobs); staff and
@@ -26,7 +28,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q, QuerySet
 
-from qsmreview.errors import Forbidden
+from qsmreview.errors import Forbidden, NotFound
 from qsmreview.studies.models import Membership, Role, Series, Session, Study, Subject
 
 
@@ -117,6 +119,17 @@ def require_create_study(by: Actor) -> None:
         raise Forbidden("only staff can create studies")
 
 
+def require_rate(by: Actor, assignment: Any) -> None:
+    """Raise unless ``by`` is the assignment's rater: :class:`NotFound` when ``by`` may not even
+    see it (another rater's case is absent, not forbidden), :class:`Forbidden` otherwise (an admin
+    or PI, who read but never draw); the system may act (the demo loader)."""
+    if isinstance(by, SystemActor) or can_rate(by, assignment):
+        return
+    if not assignments_visible_to(by).filter(pk=assignment.pk).exists():
+        raise NotFound("no such assignment")
+    raise Forbidden("only the assigned rater can change this annotation")
+
+
 def require_superuser(by: Actor, action: str) -> None:
     """For writes that belong to no study (e.g. a job with no study): superusers and the system."""
     if not _is_super(by):
@@ -146,25 +159,88 @@ def studies_managed_by(user: AnyUser) -> QuerySet[Study]:
     return Study.objects.filter(pk__in=_study_ids(user, (Role.ADMIN,)))
 
 
+def _assigned_session_ids(user: AnyUser) -> QuerySet:
+    """Sessions actively assigned to ``user`` as a rater (in studies where they are a rater)."""
+    from qsmreview.annotations.models import Assignment
+
+    return Assignment.objects.filter(
+        rater=user,
+        active=True,
+        session__subject__study_id__in=_study_ids(user, (Role.RATER,)),
+    ).values("session_id")
+
+
 def subjects_visible_to(user: AnyUser) -> QuerySet[Subject]:
-    return Subject.objects.filter(study__in=studies_visible_to(user))
+    """Every subject of the user's admin/PI studies; for a rater, those of assigned sessions."""
+    if not user.is_authenticated:
+        return Subject.objects.none()
+    if _is_super(user):
+        return Subject.objects.all()
+    return Subject.objects.filter(
+        Q(study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
+        | Q(sessions__in=_assigned_session_ids(user))
+    ).distinct()
 
 
 def sessions_visible_to(user: AnyUser) -> QuerySet[Session]:
-    return Session.objects.filter(subject__study__in=studies_visible_to(user))
+    """Every session of the user's admin/PI studies; for a rater, only the assigned ones."""
+    if not user.is_authenticated:
+        return Session.objects.none()
+    if _is_super(user):
+        return Session.objects.all()
+    return Session.objects.filter(
+        Q(subject__study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
+        | Q(pk__in=_assigned_session_ids(user))
+    )
 
 
 def series_visible_to(user: AnyUser) -> QuerySet[Series]:
-    """Series the user may list and download: blinded ones only for the study's admin and PI."""
+    """Series the user may list and download.
+
+    Admins and PIs: every series of their studies, blinded ones included. Raters: the series of
+    their assigned sessions that are not blinded.
+    """
     if not user.is_authenticated:
         return Series.objects.none()
     if _is_super(user):
         return Series.objects.all()
-    unblinded_studies = _study_ids(user, (Role.ADMIN, Role.PI))
-    all_studies = _study_ids(user)
     return Series.objects.filter(
-        Q(session__subject__study_id__in=unblinded_studies)
-        | Q(session__subject__study_id__in=all_studies, blinded=False)
+        Q(session__subject__study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
+        | Q(session_id__in=_assigned_session_ids(user), blinded=False)
+    )
+
+
+def assignments_visible_to(user: AnyUser) -> QuerySet:
+    """Admins and PIs: every assignment of their studies (unassigned ones too). Raters: their own
+    active assignments; another rater's do not exist for them."""
+    from qsmreview.annotations.models import Assignment
+
+    if not user.is_authenticated:
+        return Assignment.objects.none()
+    if _is_super(user):
+        return Assignment.objects.all()
+    return Assignment.objects.filter(
+        Q(session__subject__study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
+        | Q(rater=user, active=True, session__subject__study_id__in=_study_ids(user, (Role.RATER,)))
+    )
+
+
+def revisions_visible_to(user: AnyUser) -> QuerySet:
+    """Revisions of the assignments the user sees (:func:`assignments_visible_to`)."""
+    from qsmreview.annotations.models import Revision
+
+    return Revision.objects.filter(assignment__in=assignments_visible_to(user))
+
+
+def can_rate(user: Actor, assignment: Any) -> bool:
+    """May ``user`` save, restore and submit in this assignment? Only its rater, while assigned."""
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and not isinstance(user, SystemActor)
+        and assignment.active
+        and assignment.rater_id == user.pk
+        and role_in_study(user, assignment.session.subject.study_id) == Role.RATER
     )
 
 

@@ -9,10 +9,19 @@ class DomainError(Exception):
     status = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str | None = None,
+        code: str | None = None,
+        extra: dict | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.field = field
+        #: More machine-readable facts for the response body (e.g. a conflict's revision ids).
+        self.extra = dict(extra or {})
         if code:
             self.code = code
 

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "qsmreview.studies",
     "qsmreview.jobs",
     "qsmreview.processing",
+    "qsmreview.annotations",
     "qsmreview.web",
 ]
 

@@ -9,7 +9,9 @@ end). Both leave here in one shape, so a script reads ``detail`` and ``code`` wh
   code for what has no domain equivalent (``not_authenticated``, ``authentication_failed``,
   ``method_not_allowed``, ``unsupported_media_type``, ...);
 - ``field``: the input at fault, when there is one;
-- ``errors``: for input checks, every message per field (DRF's per-field shape), not only the first.
+- ``errors``: for input checks, every message per field (DRF's per-field shape), not only the first;
+- and any facts the error carries for a script (a save conflict's ``latest_revision`` and
+  ``conflict_revision``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         body: dict[str, Any] = {"detail": exc.message, "code": exc.code}
         if exc.field:
             body["field"] = exc.field
+        body.update({k: v for k, v in exc.extra.items() if k not in body})
         return Response(body, status=exc.status)
     response = drf_exception_handler(exc, context)
     if response is None or not isinstance(exc, exceptions.APIException):

@@ -12,6 +12,7 @@ from django.db.models import Q
 
 from qsmreview.studies.validators import (
     validate_field_strength_t,
+    validate_lesion_diameter_mm,
     validate_months,
     validate_multi_line,
     validate_single_line,
@@ -33,6 +34,10 @@ class Study(models.Model):
     )
     #: Processing defaults for this study (MEDI parameters, erosion, ...); see processing.protocol.
     protocol = models.JSONField(default=dict, blank=True)
+    #: A rater's lesion smaller than a sphere of this diameter is flagged (the reference study: 2 mm).
+    min_lesion_diameter_mm = models.FloatField(
+        "minimum lesion diameter (mm)", default=2.0, validators=[validate_lesion_diameter_mm]
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

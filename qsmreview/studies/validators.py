@@ -118,3 +118,18 @@ def validate_multi_line(value: str) -> None:
             f"{_describe(char)} at position {i}",
             code="control_character",
         )
+
+
+#: A rater's component smaller than a sphere of this diameter is shown as below the minimum.
+LESION_DIAMETER_RANGE_MM = (0.0, 50.0)
+
+
+def validate_lesion_diameter_mm(value: float) -> None:
+    """Refuse a minimum lesion diameter that is not a finite number of mm within 0-50 mm."""
+    lo, hi = LESION_DIAMETER_RANGE_MM
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(f"must be a diameter in mm ({lo:g}-{hi:g} mm), got {value!r}", code="invalid") from None
+    if not math.isfinite(number) or not lo <= number <= hi:
+        raise ValidationError(f"must be a diameter in mm ({lo:g}-{hi:g} mm), got {number:g}", code="out_of_range")

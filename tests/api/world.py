@@ -18,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from qsmreview.annotations.models import Assignment
 from qsmreview.jobs.models import Job
 from qsmreview.studies.models import BLINDED_BY_DEFAULT, Series, Session, Study, Subject
 from tests.fixtures.nifti import AFFINE, SHAPE, magnitude_data
@@ -80,7 +81,7 @@ class Side:
     subject: Subject
     session: Session
     series: dict[str, Series]
-    #: a rater of this study, whom the members routes remove
+    #: a rater of this study, assigned its session, whom the members routes remove
     member: object
     #: "queued" (to cancel) and "failed" (to retry) jobs of this study's session
     jobs: dict[str, Job] = field(default_factory=dict)
@@ -114,6 +115,8 @@ def client_for(user) -> APIClient:
 
 
 def build_side(name: str, study: Study, session: Session, member, uploader) -> Side:
+    # The side's rater is assigned its session: raters see only assigned sessions.
+    Assignment.objects.create(session=session, rater=member, assigned_by=uploader)
     series = {
         kind: make_series(session, kind, seed=i, uploaded_by=uploader)
         for i, kind in enumerate(WORLD_KINDS)
