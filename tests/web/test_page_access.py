@@ -70,7 +70,8 @@ CASES = _cases()
 
 
 @pytest.fixture
-def world(study, other_study, session, other_session, admin, rater, pi, other_admin, outsider, superuser) -> World:
+def world(study, other_study, session, other_session, admin, rater, pi, other_admin, outsider, superuser,
+          assignment) -> World:
     def side(study_, session_) -> Side:
         return Side(
             study_.pk,

@@ -91,7 +91,7 @@ def test_the_study_page_shows_every_series_to_admins_and_pis(who, request, scans
     assert "v2</td><td>current" in html and "superseded" in html
 
 
-def test_a_raters_study_page_never_lists_qsm(rater, scans) -> None:
+def test_a_raters_study_page_never_lists_qsm(rater, assignment, scans) -> None:
     response = client_for(rater).get(f"/studies/{scans['qsm'].session.subject.study_id}/")
     assert response.status_code == 200
     html = response.content.decode()

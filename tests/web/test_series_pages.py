@@ -67,7 +67,7 @@ def test_only_admins_see_the_upload_link(who, request, study, coregistered) -> N
     assert "/upload/" not in html
 
 
-def test_a_rater_gets_no_link_to_a_qsm(rater, study, coregistered) -> None:
+def test_a_rater_gets_no_link_to_a_qsm(rater, assignment, study, coregistered) -> None:
     html = client_for(rater).get(f"/studies/{study.pk}/").content.decode()
     assert f'/series/{coregistered["qsm"].pk}/' not in html
     assert f'href="/series/{coregistered["magnitude"].pk}/view/"' in html
@@ -87,7 +87,7 @@ def test_the_viewer_loads_qsm_in_ppm_through_the_volume_api(admin, coregistered)
     assert 'data-ready="false"' in html
 
 
-def test_the_overlay_list_holds_only_series_the_user_may_see(rater, admin, coregistered) -> None:
+def test_the_overlay_list_holds_only_series_the_user_may_see(rater, assignment, admin, coregistered) -> None:
     mag = coregistered["magnitude"]
     for user, expect_qsm in ((rater, False), (admin, True)):
         config = page_config(client_for(user).get(f"/series/{mag.pk}/view/").content.decode(), "viewer-config")
