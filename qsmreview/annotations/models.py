@@ -10,6 +10,8 @@ administrative action on an assignment (assign, unassign, submit, reopen) is an
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.db import models
 
@@ -17,6 +19,21 @@ from qsmreview.studies.models import Session, Study
 
 #: Every revision's mask is stored under this storage prefix (swept for orphans like series).
 ANNOTATION_STORAGE_PREFIX = "annotations"
+
+
+#: Ids of assignments and revisions are drawn at random below this bound (JavaScript's largest
+#: exact integer), not counted up: a rater sees the ids of their own cases and saves, and a counter
+#: would tell them how many other raters were assigned or saved in between (blinding).
+PUBLIC_ID_BOUND = 2**53
+
+
+def random_public_id() -> int:
+    """A random id in [2**32, 2**53): never small, exact in JSON numbers and PostgreSQL bigint.
+
+    Two of 10^5 rows collide with probability about 10^-6; the insert then fails on the primary
+    key and the save is refused (nothing is overwritten), and a retry draws another id.
+    """
+    return 2**32 + secrets.randbelow(PUBLIC_ID_BOUND - 2**32)
 
 
 class AssignmentStatus(models.TextChoices):
@@ -35,6 +52,8 @@ class LesionClass(models.TextChoices):
 
 class Assignment(models.Model):
     """One session to rate, for one rater. ``active`` is False once unassigned (kept for the record)."""
+
+    id = models.BigIntegerField(primary_key=True, default=random_public_id, editable=False)
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="assignments")
     rater = models.ForeignKey(
@@ -92,6 +111,8 @@ def revision_upload_to(instance: "Revision", filename: str) -> str:
 
 class Revision(models.Model):
     """One saved version of a rater's mask and votes. Immutable once stored."""
+
+    id = models.BigIntegerField(primary_key=True, default=random_public_id, editable=False)
 
     assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="revisions")
     #: 1, 2, 3, ... within the assignment, conflict copies included.
