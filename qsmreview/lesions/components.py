@@ -93,8 +93,13 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+def _is_finite_number(value: Any) -> bool:
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, (bool, np.bool_)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond float range
+        return False
 
 
 def _parse_anchor(item: Any, position: int) -> dict[str, Any]:
@@ -115,7 +120,7 @@ def _parse_anchor(item: Any, position: int) -> dict[str, Any]:
     if (
         not isinstance(anchor, (list, tuple))
         or len(anchor) != 3
-        or not all(_is_number(v) and math.isfinite(float(v)) for v in anchor)
+        or not all(_is_finite_number(v) for v in anchor)
     ):
         raise LesionAnchorError(f"{name}: anchor_mm must be three finite numbers [x, y, z] in mm, got {anchor!r}")
     vote = item.get("vote", "")
@@ -224,11 +229,13 @@ def lesion_table(
         if number in seen:
             raise LesionAnchorError(f"lesion {number} is listed twice")
         seen.add(number)
-        ijk = np.rint(inverse[:3, :3] @ np.asarray(anchor["anchor_mm"]) + inverse[:3, 3])
-        if not all(0 <= v < s for v, s in zip(ijk, shape)):
+        with np.errstate(over="ignore", invalid="ignore"):
+            ijk = np.rint(inverse[:3, :3] @ np.asarray(anchor["anchor_mm"]) + inverse[:3, 3])
+        if not all(np.isfinite(v) and 0 <= v < s for v, s in zip(ijk, shape)):
+            where = f"voxel {[int(v) for v in ijk]}" if np.all(np.isfinite(ijk)) else "far away"
             raise LesionAnchorError(
                 f"lesion {number}: anchor {anchor['anchor_mm']} mm is outside the image "
-                f"(voxel {[int(v) for v in ijk]} of a {'x'.join(map(str, shape))} grid)"
+                f"({where} of a {'x'.join(map(str, shape))} grid)"
             )
         label = int(labels[tuple(int(v) for v in ijk)])
         if label == 0:

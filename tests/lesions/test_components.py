@@ -184,6 +184,8 @@ def test_it_returns_nothing_for_an_empty_mask() -> None:
         ([{"number": 0, "anchor_mm": [-4.0, -5.0, -4.0]}], r"lesion entry 1: number must be"),
         ([{"number": True, "anchor_mm": [-4.0, -5.0, -4.0]}], r"lesion entry 1: number must be"),
         ([{"number": 2, "anchor_mm": [-4.0, -5.0]}], r"lesion 2: anchor_mm must be three finite numbers"),
+        ([{"number": 2, "anchor_mm": [10**400, -5.0, -4.0]}], r"lesion 2: anchor_mm must be three finite"),
+        ([{"number": 2, "anchor_mm": [1e308, 1e308, -4.0]}], r"lesion 2: anchor .* is outside the image \(far away"),
         ([{"number": 2, "anchor_mm": [-4.0, float("nan"), -4.0]}], r"lesion 2: anchor_mm must be three finite"),
         ([{"number": 2, "anchor_mm": [-4.0, -5.0, -4.0], "vote": "grey"}], r"lesion 2: vote must be one of"),
         ([{"number": 2, "anchor_mm": [-4.0, -5.0, -4.0], "confidence": 6}], r"lesion 2: confidence must be"),
