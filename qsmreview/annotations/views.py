@@ -20,29 +20,20 @@ from django.urls import reverse
 
 from qsmreview.access import assignments_visible_to, can_rate
 from qsmreview.annotations.models import Assignment, AssignmentStatus
-from qsmreview.annotations.selectors import session_rateability
+from qsmreview.annotations.selectors import rater_queue, session_rateability
 
 #: Where the API lives (the contract's routes are built on it by the workspace script).
 API_ROOT = "/api/v1/"
 
 
-def _own_assignments(request: HttpRequest):
-    """The user's active assignments as rater (an admin's or PI's usually none)."""
-    return (
-        assignments_visible_to(request.user)
-        .filter(rater=request.user, active=True)
-        .select_related("session__subject__study")
-        .order_by("session__subject__study__name", "session__subject__code", "session__label")
-    )
-
-
 @login_required
 def rate_queue(request: HttpRequest) -> HttpResponse:
     """The rater's cases: status, rateable or why not, last save, lesions; "Next case" opens the
-    first case not submitted that can be rated."""
+    first case not submitted that can be rated. An admin's or PI's queue is their own
+    assignments as rater: usually none."""
     rows: list[dict[str, Any]] = []
     next_url = None
-    for assignment in _own_assignments(request):
+    for assignment in rater_queue(request.user):
         rateable, reason = session_rateability(assignment.session)
         url = reverse("rate-case", kwargs={"assignment_id": assignment.pk})
         rows.append({"assignment": assignment, "rateable": rateable, "reason": reason, "url": url})
