@@ -574,6 +574,15 @@ async function main() {
     getSnapshot,
     setCrosshairMm: (mm) => state.panels.setCrosshairMm(mm),
     indexOfMm: (mm) => grid.indexOfMm(mm),
+    /** Where world point ``mm`` is on a panel's canvas, in page (client) pixels, or null. */
+    screenOfMm(mm, panelIndex = 0) {
+      const panel = state.panels.panels[panelIndex];
+      const pos = panel.nv.frac2canvasPos(panel.nv.mm2frac(mm));
+      if (!pos) return null;
+      const box = panel.canvas.getBoundingClientRect();
+      const scale = box.width / panel.canvas.width; // canvas pixels -> CSS pixels
+      return { x: box.left + pos[0] * scale, y: box.top + pos[1] * scale };
+    },
     setVoxels: (indices, value = 1) => state.editor.setVoxels(indices, value),
     undo,
     redo,
