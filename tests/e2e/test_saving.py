@@ -169,6 +169,29 @@ def test_a_stale_parent_gets_the_conflict_state_and_both_versions_stay(logged_in
     assert np.array_equal(stored_mask(third), expected(LESION_A, LESION_B))
 
 
+def test_taking_theirs_keeps_edits_made_after_the_conflict_as_another_copy(
+    logged_in_page, live_server, rater, case
+) -> None:
+    from qsmreview.annotations.models import Revision
+
+    page = logged_in_page(rater)
+    open_saver(page, case, name="a", user="tab-a")
+    open_saver(page, case, name="b", user="tab-b")
+    assert page.evaluate("([b]) => { window.tabs.a.edit(b); return window.tabs.a.saver.saveNow(); }", [mask_bytes(LESION_A)]) == "saved"
+    assert page.evaluate("([b]) => { window.tabs.b.edit(b); return window.tabs.b.saver.saveNow(); }", [mask_bytes(LESION_B)]) == "conflict"
+    page.evaluate("([b]) => window.tabs.b.edit(b)", [mask_bytes(LESION_A, LESION_B)])  # drawn after the conflict
+
+    assert page.evaluate("() => window.tabs.b.saver.resolveConflict('theirs')") == "saved"
+    theirs = Revision.objects.get(number=1)
+    copies = Revision.objects.filter(kind="conflict").order_by("number")
+    assert [stored_mask(r).sum() for r in copies] == [expected(LESION_B).sum(), expected(LESION_A, LESION_B).sum()]
+    assert page.evaluate("() => [window.tabs.b.saver.latestRevisionId, window.tabs.b.loaded, window.tabs.b.saver.state]") == [
+        theirs.pk, [theirs.pk], "saved"
+    ]
+    case.refresh_from_db()
+    assert case.latest_revision_id == theirs.pk
+
+
 def test_an_unreachable_server_means_retrying_then_saved_with_nothing_lost(logged_in_page, live_server, rater, case) -> None:
     from qsmreview.annotations.models import Revision
 

@@ -28,7 +28,8 @@
 //   await saver.resolveConflict("mine" | "theirs");
 //        // mine: re-save the local mask with parent = the server's latest (the other tab's save
 //        //       stays in the history); theirs: load the server's latest (loadRevision); the local
-//        //       mask is already on the server as the conflict copy
+//        //       mask is on the server as the conflict copy (edits made after the conflict are
+//        //       sent as one more conflict copy first)
 //   saver.draft()                    // Promise of the IndexedDB draft for this assignment, or null
 //   saver.applyDraftPrompt(container, applyFn) // the "restore unsaved changes" offer (below)
 //   saver.loaded(revisionOrNull)     // the viewer now shows this revision: new baseline for change
@@ -148,6 +149,7 @@ export class CaseSaver {
     this.detail = {};
     this.blocked = null; // "conflict" | "locked": no saves until resolved
     this.conflict = null;
+    this.conflictSent = null; // {stateKey, parent} of the save that became the conflict copy
     this.dirty = false; // something changed since the last snapshot sent
     this.force = false; // save even if the content equals the last saved one
     this.savedHash = this.hashBitmap(); // baseline: what the viewer shows now is saved
@@ -276,9 +278,11 @@ export class CaseSaver {
       this.latestRevisionId = latestRevision;
       this.blocked = null;
       this.conflict = null;
+      this.conflictSent = null;
       return this.saveNow({ force: true });
     }
     if (choice !== "theirs") throw new Error(`resolveConflict: "mine" or "theirs", not ${choice}`);
+    await this.keepLocalAsConflictCopy();
     const response = await fetch(`${this.apiBase}/revisions/${latestRevision}/`, {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
@@ -290,6 +294,7 @@ export class CaseSaver {
     }
     this.blocked = null;
     this.conflict = null;
+    this.conflictSent = null;
     this.latestRevisionId = latestRevision;
     await this.show(body);
     this.onSaved(body);
@@ -445,11 +450,16 @@ export class CaseSaver {
     const hash = this.hashBitmap(); // before the snapshot: a later edit only causes another save
     this.seenHash = hash ?? this.seenHash;
     this.dirty = false;
-    this.setState("saving");
     let snapshot;
     let mask;
     try {
       snapshot = await this.getSnapshot();
+      const lesionsKey = JSON.stringify(snapshot.lesions ?? []);
+      if (!this.force && hash !== null && hash === this.savedHash && lesionsKey === this.savedLesionsKey) {
+        this.setState(this.dirty ? "dirty" : "saved"); // back to what is saved (e.g. undone)
+        return;
+      }
+      this.setState("saving");
       mask = await gzip(snapshot.nifti);
     } catch (err) {
       this.dirty = true;
@@ -458,10 +468,6 @@ export class CaseSaver {
     }
     const lesions = snapshot.lesions ?? [];
     const lesionsKey = JSON.stringify(lesions);
-    if (!this.force && hash !== null && hash === this.savedHash && lesionsKey === this.savedLesionsKey) {
-      this.setState(this.dirty ? "dirty" : "saved");
-      return;
-    }
     const parent = this.latestRevisionId;
     const stateKey = `${hash}|${hashBytes(new TextEncoder().encode(lesionsKey))}`;
     await this.writeDraft({ mask, lesions, parent, stateKey });
@@ -498,6 +504,7 @@ export class CaseSaver {
       this.onSaved(body);
     } else if (status === 409 && body.latest_revision !== undefined) {
       this.dirty = true; // our mask is on the server only as a conflict copy
+      this.conflictSent = { stateKey, parent };
       this.enterConflict(body.latest_revision, body.conflict_revision ?? null, body.detail);
     } else if (status === 409) {
       this.dirty = true;
@@ -551,6 +558,31 @@ export class CaseSaver {
       this.timers[name] = null;
     }
     this.setState("locked", { detail: detail || "the case is submitted", ...extra });
+  }
+
+  /**
+   * Before "theirs" replaces the viewer's mask: if the rater edited after the conflict, send the
+   * current state once more from the stale parent, so that the server keeps it as another
+   * conflict copy (nothing drawn in this tab is lost).
+   */
+  async keepLocalAsConflictCopy() {
+    const sent = this.conflictSent;
+    if (!sent) return;
+    const hash = this.hashBitmap();
+    const snapshot = await this.getSnapshot();
+    const lesionsKey = JSON.stringify(snapshot.lesions ?? []);
+    const stateKey = `${hash}|${hashBytes(new TextEncoder().encode(lesionsKey))}`;
+    if (stateKey === sent.stateKey) return;
+    const form = new FormData();
+    form.append("mask", new Blob([await gzip(snapshot.nifti)], { type: "application/gzip" }), "mask.nii.gz");
+    form.append("parent", sent.parent === null || sent.parent === undefined ? "" : String(sent.parent));
+    form.append("lesions", lesionsKey);
+    form.append("active_seconds", "0");
+    const response = await this.post(`${this.apiBase}/assignments/${this.assignmentId}/revisions/`, { form });
+    const body = await readJson(response);
+    if (!(response.status === 409 && body.conflict_revision)) {
+      throw new Error(`your latest edits could not be kept as a conflict copy: ${messageOf(response.status, body)}`);
+    }
   }
 
   /** Load a revision into the viewer (loadRevision) and take it as the saved baseline. */
