@@ -53,9 +53,10 @@
 //   multipart {mask, parent, lesions, active_seconds} to <apiBase>/assignments/<id>/revisions/.
 //   201 -> saved (the draft is deleted when it holds exactly that mask); 409 with latest_revision
 //   -> conflict (the server kept our save as a conflict copy; autosave stops until
-//   resolveConflict); other 409 -> locked (submitted); 400/403/404/413 -> error with the server's
-//   detail, not retried (the next change tries again); network error, 408, 429, 5xx -> retrying
-//   (offline when the browser says so) with backoff 1, 2, 4, ... 30 s, and at once on `online`.
+//   resolveConflict); other 409 -> locked when the assignment is submitted, else retried;
+//   400/403/404/413 -> error with the server's detail, not retried (the next change tries
+//   again); network error, 408, 429, 5xx -> retrying (offline when the browser says so) with
+//   backoff 1, 2, 4, ... 30 s, and at once on `online`.
 // - pagehide / tab hidden: saveNow(), with fetch keepalive when the upload is under 60 KB;
 //   otherwise the draft written before the attempt is what survives.
 import { ActivityClock } from "./activity.js";
@@ -244,7 +245,7 @@ export class CaseSaver {
     }
     if (response.status === 409 && body.latest_revision !== undefined) {
       this.enterConflict(body.latest_revision, body.conflict_revision ?? null, body.detail);
-    } else if (response.status === 409) {
+    } else if (response.status === 409 && (await this.isSubmitted())) {
       this.lock(body.detail);
     } else {
       this.setState("error", { detail: messageOf(response.status, body) });
@@ -506,14 +507,29 @@ export class CaseSaver {
       this.dirty = true; // our mask is on the server only as a conflict copy
       this.conflictSent = { stateKey, parent };
       this.enterConflict(body.latest_revision, body.conflict_revision ?? null, body.detail);
-    } else if (status === 409) {
+    } else if (status === 409 && (await this.isSubmitted())) {
       this.dirty = true;
       this.lock(body.detail);
+    } else if (status === 409) {
+      this.retryLater(messageOf(status, body)); // e.g. two saves at the same instant: try again
     } else if (RETRY_STATUSES.has(status) || status >= 500) {
       this.retryLater(messageOf(status, body));
     } else {
       this.dirty = true;
       this.setState("error", { detail: messageOf(status, body), status });
+    }
+  }
+
+  /** Whether the server says this case is submitted (a 409 without conflict ids). */
+  async isSubmitted() {
+    try {
+      const response = await fetch(`${this.apiBase}/assignments/${this.assignmentId}/`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      return response.ok && (await readJson(response)).status === "submitted";
+    } catch {
+      return false;
     }
   }
 
