@@ -50,14 +50,19 @@ export function renderHistory(container, { assignmentId, apiBase = "/api/v1", re
   const status = root.querySelector(".status");
   let disposed = false;
 
+  /** Every revision, newest first (the list is paginated: follow `next`). */
   async function load() {
-    const response = await fetch(`${apiBase}/assignments/${assignmentId}/revisions/`, {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
-    return Array.isArray(body) ? body : body.results ?? [];
+    const revisions = [];
+    let url = `${apiBase}/assignments/${assignmentId}/revisions/?page_size=500`;
+    while (url) {
+      const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok) throw new Error(body.detail || `${response.status} ${response.statusText}`);
+      if (Array.isArray(body)) return body;
+      revisions.push(...(body.results ?? []));
+      url = body.next || null;
+    }
+    return revisions;
   }
 
   function row(revision, latestId, byId) {
@@ -71,7 +76,7 @@ export function renderHistory(container, { assignmentId, apiBase = "/api/v1", re
       `<td class="number">${escapeHtml(revision.number)}</td><td class="kind">${escapeHtml(kind)}` +
       `${revision.id === latestId ? ' <small class="muted">(latest)</small>' : ""}</td>` +
       `<td class="time">${escapeHtml(when)}</td><td class="lesions">${escapeHtml(lesionCount(revision))}</td>` +
-      `<td class="author">${escapeHtml(authorName(revision.author_name ?? revision.author))}</td><td class="actions"></td>`;
+      `<td class="author">${escapeHtml(authorName(revision.author))}</td><td class="actions"></td>`;
     const actions = tr.querySelector(".actions");
     if (revision.kind === "conflict" && onOpen) {
       const open = document.createElement("button");
