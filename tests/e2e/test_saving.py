@@ -62,7 +62,9 @@ def case(media_root, session, rater, admin):
 
 HARNESS = """
 async ({ name, assignmentId, latest, nifti, debounceMs, user }) => {
-  const { CaseSaver } = await import("%s");
+  const { CaseSaver, fetchRevisionMask } = await import("%s");
+  const gunzip = async (buffer) =>
+    new Uint8Array(await new Response(new Blob([buffer]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer());
   const csrf = document.cookie.match(/csrftoken=([^;]+)/)[1];
   const t = { states: [], saved: [], conflicts: [], loaded: [], nifti: new Uint8Array(nifti), lesions: [] };
   t.saver = new CaseSaver({
@@ -72,7 +74,10 @@ async ({ name, assignmentId, latest, nifti, debounceMs, user }) => {
     onState: (state, detail) => t.states.push([state, detail.detail ?? null, performance.now()]),
     onSaved: (revision) => t.saved.push(revision),
     onConflict: (c) => t.conflicts.push(c),
-    loadRevision: async (revision) => t.loaded.push(revision.id),
+    loadRevision: async (revision) => {  // as the viewer would: show the stored mask
+      t.nifti = await gunzip(await fetchRevisionMask("/api/v1", revision.id));
+      t.loaded.push(revision.id);
+    },
     debounceMs, user, watchMs: 200,
   });
   t.edit = (bytes) => { t.nifti = new Uint8Array(bytes); };
@@ -315,10 +320,12 @@ def test_the_history_lists_revisions_and_restores_one(logged_in_page, live_serve
     assert (restored.kind, restored.restored_from_id, restored.parent_id) == ("restore", first.pk, Revision.objects.get(number=2).pk)
     assert page.evaluate("() => [window.tabs.a.saver.latestRevisionId, window.tabs.a.loaded]") == [restored.pk, [restored.pk]]
     assert "restore" in rows.nth(0).locator(".kind").inner_text()
-    # The viewer now shows revision 1 (loadRevision); that is the new baseline, not an edit.
-    page.evaluate("([b]) => window.tabs.a.edit(b)", [mask_bytes(LESION_A)])
+    # The viewer now shows revision 1's mask (loadRevision): the new baseline, not an edit.
+    shown = page.evaluate("() => Array.from(window.tabs.a.nifti)")
+    assert np.array_equal(np.asanyarray(nib.Nifti1Image.from_bytes(bytes(shown)).dataobj) > 0, expected(LESION_A))
     time.sleep(1.5)
     assert Revision.objects.count() == 3
+    assert page.evaluate("() => window.tabs.a.saver.state") == "saved"
 
 
 FIGURES = """
