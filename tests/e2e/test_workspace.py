@@ -1,6 +1,7 @@
-"""The rater workspace in Chromium: the queue opens the next case; four panels on the T2* grid;
-drawing with NiiVue's pen, lesion numbers and votes, undo/redo, erasing a 3-D lesion; read-only
-for an admin; and the orientation round trip of a mask on a flipped, oblique T2* grid.
+"""The rater workspace in Chromium, on the real API: the queue opens the next case; four panels
+(display volumes) on the T2* grid; drawing with NiiVue's pen, lesion numbers and votes,
+undo/redo, erasing a 3-D lesion, saving; read-only for an admin; and the orientation round trip
+of a mask on a flipped, oblique T2* grid (saved through the server and loaded back).
 
 Every volume here is small (40 x 44 x 20): every frame is rendered in software.
 """
@@ -54,45 +55,11 @@ def world(affine: np.ndarray, ijk) -> list[float]:
     return (affine @ np.array([*ijk, 1.0]))[:3].tolist()
 
 
-class FakeApi:
-    """The contract's assignment and revision routes, answered from the test (until the API
-    lands on this branch): GET assignments/<id>/, revisions/<id>/ and revisions/<id>/mask/."""
+def save_revision(assignment, rater, mask: bytes, lesions: list[dict]):
+    """A revision saved by the rater (through the service, as the API would)."""
+    from qsmreview.annotations.services import revision_create
 
-    def __init__(self, page, assignment, series, *, read_only: bool = False) -> None:
-        from qsmreview.studies.api.views import volume_filename
-
-        self.detail: dict[str, Any] = {
-            "id": assignment.pk,
-            "status": assignment.status,
-            "rateable": True,
-            "not_rateable_reason": "",
-            "read_only": read_only,
-            "min_lesion_diameter_mm": 2.0,
-            "latest_revision": None,
-            "panels": [
-                {"id": s.pk, "kind": s.kind, "label": s.label, "title": s.get_kind_display(),
-                 "url": f"/api/v1/series/{s.pk}/volume/", "name": volume_filename(s)}
-                for s in series
-            ],
-        }
-        self.revisions: dict[int, tuple[dict, bytes]] = {}
-        page.route(f"**/api/v1/assignments/{assignment.pk}/", self._detail)
-        page.route("**/api/v1/revisions/**", self._revision)
-
-    def add_revision(self, rid: int, mask: bytes, lesions: list[dict]) -> None:
-        self.revisions[rid] = ({"id": rid, "lesions": lesions}, mask)
-        self.detail["latest_revision"] = rid
-
-    def _detail(self, route) -> None:
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(self.detail))
-
-    def _revision(self, route) -> None:
-        parts = [p for p in route.request.url.split("/api/v1/revisions/")[1].split("/") if p]
-        meta, mask = self.revisions[int(parts[0])]
-        if len(parts) > 1:
-            route.fulfill(status=200, content_type="application/gzip", body=mask)
-        else:
-            route.fulfill(status=200, content_type="application/json", body=json.dumps(meta))
+    return revision_create(by=rater, assignment=assignment, mask_bytes=mask, parent=assignment.latest_revision, lesions=lesions)
 
 
 def open_case(page, live_server, assignment) -> None:
@@ -132,7 +99,6 @@ def test_the_queue_opens_the_next_case_with_enter(logged_in_page, live_server, m
     assignment, series = make_case(session, rater, admin)
     page = logged_in_page(rater)
     page.set_viewport_size(VIEWPORT)
-    FakeApi(page, assignment, series)
     page.goto(f"{live_server.url}/rate/")
     assert page.locator(f'tr[data-assignment="{assignment.pk}"]').count() == 1
     page.keyboard.press("Enter")
@@ -146,7 +112,6 @@ def test_a_rater_draws_votes_undoes_and_erases_a_lesion(logged_in_page, live_ser
     assignment, series = make_case(session, rater, admin)
     page = logged_in_page(rater)
     page.set_viewport_size(VIEWPORT)
-    FakeApi(page, assignment, series)
     open_case(page, live_server, assignment)
     ws = page.locator('[data-testid="workspace"]')
     assert ws.get_attribute("data-tool") == "pen"
@@ -218,8 +183,7 @@ def test_an_admin_sees_the_raters_mask_read_only(logged_in_page, live_server, me
     assignment, series = make_case(session, rater, admin)
     page = logged_in_page(admin)
     page.set_viewport_size(VIEWPORT)
-    api = FakeApi(page, assignment, series, read_only=True)
-    api.add_revision(7, mask_bytes(RAS, (20, 22, 10), (21, 22, 10)), [
+    save_revision(assignment, rater, mask_bytes(RAS, (20, 22, 10), (21, 22, 10)), [
         {"number": 4, "anchor_mm": world(RAS, (20, 22, 10)), "vote": "cortical", "confidence": 2, "note": "x"}
     ])
     open_case(page, live_server, assignment)
@@ -238,9 +202,8 @@ def test_a_mask_keeps_its_voxels_on_a_flipped_oblique_grid(logged_in_page, live_
     assignment, series = make_case(session, rater, admin, affine)
     page = logged_in_page(rater)
     page.set_viewport_size(VIEWPORT)
-    api = FakeApi(page, assignment, series)
     # Loading: a saved mask with one voxel lands on that voxel's world position.
-    api.add_revision(3, mask_bytes(affine, (5, 30, 12)), [])
+    save_revision(assignment, rater, mask_bytes(affine, (5, 30, 12)), [])
     open_case(page, live_server, assignment)
     loaded = page.evaluate("mm => qsmWorkspace.indexOfMm(mm)", world(affine, (5, 30, 12)))
     assert page.evaluate("i => [qsmWorkspace.mask[i], qsmWorkspace.mask.reduce((s, v) => s + v, 0)]", loaded) == [1, 1]
@@ -281,3 +244,23 @@ def test_a_mask_keeps_its_voxels_on_a_flipped_oblique_grid(logged_in_page, live_
     for v in voxels:
         assert page.evaluate("mm => qsmWorkspace.mask[qsmWorkspace.indexOfMm(mm)]", world(affine, v)) == 1
     assert page.evaluate("qsmWorkspace.mask.reduce((s, v) => s + v, 0)") == 3
+
+    # Saving (Ctrl+S, through annotate/saving.js): the server's stored mask holds the same file
+    # voxels, and its lesion table (authoritative) keeps the numbers; a reload shows them again.
+    page.select_option('[data-testid="vote-1"]', "cortical")
+    page.locator('[data-panel="0"] canvas').focus()
+    page.keyboard.press("Control+s")
+    page.wait_for_selector('[data-testid="save-state"][data-state="saved"]', timeout=20_000)
+    assignment.refresh_from_db()
+    revision = assignment.latest_revision
+    with revision.file.open("rb") as f:
+        stored = nib.Nifti1Image.from_bytes(gzip.decompress(f.read()))
+    assert sorted(map(tuple, np.argwhere(np.asarray(stored.dataobj) > 0).tolist())) == sorted(voxels)
+    table = {l["number"]: l for l in revision.lesions}
+    assert table[1]["vote"] == "cortical" and len(table) == 3
+    assert np.allclose(table[1]["anchor_mm"], world(affine, (5, 30, 12)), atol=1e-3)
+    page.reload()
+    page.wait_for_selector('[data-testid="workspace"][data-ready="1"]', timeout=60_000)
+    for v in voxels:
+        assert page.evaluate("mm => qsmWorkspace.mask[qsmWorkspace.indexOfMm(mm)]", world(affine, v)) == 1
+    assert sorted((l["number"], l["vote"]) for l in lesions(page)) == sorted((n, l["vote"]) for n, l in table.items())
