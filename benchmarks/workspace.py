@@ -407,8 +407,12 @@ def _open_timed(page: Any, base: str, assignment: int) -> dict[str, Any]:
     return row
 
 
-def measure_browser(base: str, case: dict[str, Any], *, runs: int, moves: int, skip_gradient: bool) -> dict[str, Any]:
-    """Chromium figures. With ``skip_gradient`` a second browser context gets NiiVue with its
+def measure_browser(
+    base: str, case: dict[str, Any], *, runs: int, moves: int, skip_gradient: bool, workspace: bool, profile: Path
+) -> dict[str, Any]:
+    """Chromium figures. The browser has a profile on disk (``profile``), hence a disk cache as
+    a rater's browser has (Playwright's default context keeps only a small in-memory cache, which
+    does not keep 13 MB responses). With ``skip_gradient`` a second context gets NiiVue with its
     3-D gradient call skipped, and the two contexts' opens alternate (same machine load)."""
     from playwright.sync_api import sync_playwright
 
@@ -417,9 +421,13 @@ def measure_browser(base: str, case: dict[str, Any], *, runs: int, moves: int, s
     volumes = [f"{base}/api/v1/series/{pk}/display/" for pk in case["series"].values()]
     results: dict[str, Any] = {"ready": [], "ready_skip": []}
     with sync_playwright() as p:
+        persistent = p.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport=VIEWPORT, device_scale_factor=1,
+        )
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            stock = browser.new_context(viewport=VIEWPORT, device_scale_factor=1).new_page()
+            stock = persistent.new_page()
             _login(stock, base)
             niivue = stock.evaluate(
                 "fetch(location.origin + '/rate/%d/').then(r => r.text()).then(t => t.match(/data-niivue=\"([^\"]+)\"/)[1])"
@@ -427,6 +435,8 @@ def measure_browser(base: str, case: dict[str, Any], *, runs: int, moves: int, s
             )
             results["fetch_cold"] = stock.evaluate(_FETCH_DECODE_JS, {"niivue": niivue, "volumes": volumes})
             results["fetch_cached"] = stock.evaluate(_FETCH_DECODE_JS, {"niivue": niivue, "volumes": volumes})
+            if not workspace:
+                return results
             skip = None
             if skip_gradient:
                 context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
@@ -451,6 +461,7 @@ def measure_browser(base: str, case: dict[str, Any], *, runs: int, moves: int, s
                 results["pen_skip"] = _pen_latency(skip, moves)
         finally:
             browser.close()
+            persistent.close()
     return results
 
 
@@ -492,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=2, help="workspace opens timed (default 2)")
     parser.add_argument("--moves", type=int, default=20, help="pen moves timed (default 20)")
     parser.add_argument("--no-browser", action="store_true", help="server figures only (1 and 4)")
+    parser.add_argument("--no-workspace", action="store_true", help="no workspace page: figures 1 and 4 only")
     parser.add_argument("--skip-gradient", action="store_true",
                         help="also time the page with NiiVue's 3-D gradient pass skipped (an experiment)")
     args = parser.parse_args(argv)
@@ -530,7 +542,10 @@ def main(argv: list[str] | None = None) -> int:
                 )
             print(f"    ETag {rows[0]['etag']}, Cache-Control: {rows[0]['cache_control']}")
             if not args.no_browser:
-                res = measure_browser(base, case, runs=args.runs, moves=args.moves, skip_gradient=args.skip_gradient)
+                res = measure_browser(
+                    base, case, runs=args.runs, moves=args.moves, skip_gradient=args.skip_gradient,
+                    workspace=not args.no_workspace, profile=workdir / "chromium-profile",
+                )
                 cold, warm = res["fetch_cold"], res["fetch_cached"]
                 each = ", ".join(f"{e['ms']:.0f}" for e in cold["each"])
                 print(
@@ -542,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"    second open (browser cache, 304): {warm['total']:.0f} ms "
                     f"(transferred {sum(warm['transfer'])} bytes of {sum(warm['body']) / 2**20:.1f} MiB)"
                 )
+                if args.no_workspace:
+                    return 0
                 panels = res["ready"][-1]["panels"]
                 sizes = ", ".join(f"{p['width']}x{p['height']}" for p in panels)
                 print(f"(2) viewer ready (navigation -> pixels on every panel; canvases {sizes} px; "
