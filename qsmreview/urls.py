@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/password_reset/", PasswordResetView.as_view(), name="password_reset"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("qsmreview.api.urls")),
+    path("", include("qsmreview.annotations.urls")),
     path("", include("qsmreview.processing.urls")),
     path("", include("qsmreview.studies.urls")),
     path("", include("qsmreview.web.urls")),

@@ -1,9 +1,12 @@
-"""The demo study: users, three synthetic MS subjects and every kind of series, in seconds.
+"""The demo study: users, three synthetic MS subjects, every kind of series and raters' work.
 
 Everything is synthetic: the scans come from :func:`recon.phantom.make_phantom` (a numerical head
 with known susceptibility and MS lesions), so the demo holds no patient data and its QSM is the
-ground truth. Loading is idempotent: users, the study, subjects, sessions and series that exist
-are kept (passwords too, unless asked to reset them), missing ones are added.
+ground truth. Every session is assigned to rater1..3, and MS001 and MS002 carry each rater's
+submitted annotation, drawn from the phantom's lesion truth with realistic disagreement
+(:mod:`qsmreview.annotations.demo`); MS003 is left to rate. Loading is idempotent: users, the
+study, subjects, sessions, series, assignments and annotations that exist are kept (passwords too,
+unless asked to reset them), missing ones are added.
 
 Used by ``manage.py load_demo`` and ``scripts/start``; the logins are listed in README.md.
 """
@@ -137,10 +140,19 @@ class DemoResult:
     subjects_created: list[str] = field(default_factory=list)
     series_created: int = 0
     series_total: int = 0
+    assignments_created: int = 0
+    #: "MS001/rater2" for each rater annotation saved and submitted by this run.
+    annotations_submitted: list[str] = field(default_factory=list)
 
     @property
     def created_anything(self) -> bool:
-        return bool(self.users_created or self.subjects_created or self.series_created)
+        return bool(
+            self.users_created
+            or self.subjects_created
+            or self.series_created
+            or self.assignments_created
+            or self.annotations_submitted
+        )
 
 
 # --- users and study -------------------------------------------------------------------------
@@ -456,6 +468,19 @@ def demo_load(
         result.series_total += total
         if progress is not None:
             progress(f"  {spec.code} ({spec.phenotype}): {created} series added, {total - created} kept")
+    # Raters' work last: it is drawn on the series loaded above.
+    from qsmreview.annotations.demo import DEMO_RATED_SUBJECTS, demo_annotations_ensure
+
+    codes = {spec.code for spec in subjects}
+    annotations = demo_annotations_ensure(
+        study=study,
+        users=users,
+        seeds={spec.code: spec.seed for spec in subjects},
+        rated_subjects=[code for code in DEMO_RATED_SUBJECTS if code in codes],
+        progress=progress,
+    )
+    result.assignments_created = annotations.assignments_created
+    result.annotations_submitted = annotations.submitted
     return result
 
 

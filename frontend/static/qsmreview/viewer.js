@@ -44,10 +44,14 @@ const DEFAULT_NIIVUE_URL = "/static/vendor/niivue/index.js";
 
 let niivueModule = null;
 
-async function loadNiivue(niivueUrl) {
-  if (!niivueModule) niivueModule = await import(niivueUrl);
+/** NiiVue's ES module (loaded once): for pages that need more of it (NVImage, SLICE_TYPE). */
+export async function loadNiivue(niivueUrl) {
+  if (!niivueModule) niivueModule = await import(niivueUrl || DEFAULT_NIIVUE_URL);
   return niivueModule;
 }
+
+/** Slice types by name (NiiVue's SLICE_TYPE values). */
+export const SLICE_TYPES = { axial: 0, coronal: 1, sagittal: 2, multiplanar: 3 };
 
 function nextFrame() {
   return new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
@@ -61,6 +65,9 @@ function nextFrame() {
  * @param {string} [options.niivueUrl] - URL of NiiVue's ES module (the vendored index.js)
  * @param {boolean} [options.multiplanar=true] - axial, coronal and sagittal tiles (no 3-D tile)
  * @param {number[]} [options.crosshairColor] - RGBA in 0..1
+ * @param {string} [options.sliceType] - "axial", "coronal", "sagittal" or "multiplanar"
+ *   (overrides `multiplanar`)
+ * @param {object} [options.niivueOptions] - more options for NiiVue's constructor
  * @returns {Promise<Viewer>}
  */
 export async function createViewer(canvas, options = {}) {
@@ -73,10 +80,12 @@ export async function createViewer(canvas, options = {}) {
     isRadiologicalConvention: false,
     multiplanarShowRender: SHOW_RENDER ? SHOW_RENDER.NEVER : 0,
     loadingText: "loading…",
+    ...(options.niivueOptions || {}),
   });
   await nv.attachToCanvas(canvas);
   nv.addColormap(QSM_COLORMAP, QSM_COLORMAP_LUT);
-  if (options.multiplanar !== false) nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
+  if (options.sliceType) nv.setSliceType(SLICE_TYPES[options.sliceType] ?? SLICE_TYPE.AXIAL);
+  else if (options.multiplanar !== false) nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
   return new Viewer(nv);
 }
 
@@ -172,6 +181,42 @@ export class Viewer {
     if (!vol) return [NaN, NaN];
     if (which === "full") return [vol.global_min, vol.global_max];
     return [vol.robust_min, vol.robust_max];
+  }
+
+  /**
+   * A window from percentiles of the base volume's non-zero voxels (zero is background in
+   * skull-stripped and resampled volumes and would pull every percentile down), in calibrated
+   * units. ``lo`` and ``hi`` are fractions (0.01, 0.99). At most ~2 million voxels are sampled.
+   */
+  percentileWindow(lo, hi) {
+    const vol = this.volume;
+    if (!vol?.img) return [NaN, NaN];
+    const img = vol.img;
+    const d = vol.hdr?.dims;
+    const n = d ? Math.min(img.length, d[1] * d[2] * d[3]) : img.length; // first frame only
+    const step = Math.max(1, Math.floor(n / 2_000_000));
+    const slope = Number.isFinite(vol.hdr?.scl_slope) && vol.hdr.scl_slope !== 0 ? vol.hdr.scl_slope : 1;
+    const inter = Number.isFinite(vol.hdr?.scl_inter) ? vol.hdr.scl_inter : 0;
+    const values = [];
+    for (let i = 0; i < n; i += step) {
+      const v = img[i];
+      if (v !== 0 && Number.isFinite(v)) values.push(v);
+    }
+    if (values.length === 0) return [vol.global_min, vol.global_max];
+    const sorted = Float64Array.from(values).sort();
+    const at = (f) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(f * (sorted.length - 1))))] * slope + inter;
+    const [a, b] = [at(lo), at(hi)];
+    return b > a ? [a, b] : [vol.global_min, vol.global_max];
+  }
+
+  /** Show one plane ("axial", "coronal", "sagittal") or all three ("multiplanar"). */
+  setSliceType(name) {
+    this.nv.setSliceType(SLICE_TYPES[name] ?? SLICE_TYPES.axial);
+  }
+
+  /** Fit the canvas to its (resized) box and redraw. */
+  resize() {
+    this.nv.resizeListener();
   }
 
   /** Change the base volume's colour map. */

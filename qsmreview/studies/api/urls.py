@@ -23,4 +23,5 @@ urlpatterns = [
     path("series/", views.SeriesListApi.as_view(), name="api-series-list"),
     path("series/<id:pk>/", views.SeriesDetailApi.as_view(), name="api-series-detail"),
     path("series/<id:pk>/volume/", views.SeriesVolumeApi.as_view(), name="api-series-volume"),
+    path("series/<id:pk>/display/", views.SeriesDisplayApi.as_view(), name="api-series-display"),
 ]

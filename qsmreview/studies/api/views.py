@@ -41,6 +41,7 @@ from qsmreview.access import (
     studies_visible_to,
     subjects_visible_to,
 )
+from qsmreview.studies.services.display import display_etag, display_size, series_display_bytes
 from qsmreview.studies.services.series import series_create_from_file
 from qsmreview.studies.services.studies import (
     membership_remove,
@@ -530,4 +531,75 @@ class SeriesVolumeApi(_Api, APIView):
             response["Content-Disposition"] = content_disposition_header(True, name)
         for key, value in headers.items():
             response[key] = value
+        return response
+
+
+#: The display volume changes only with its ETag, but the caller's right to see it can change
+#: (the series blinded, the session unassigned): the browser keeps its copy and revalidates it on
+#: every use, which costs one small request answered 304 from the database alone.
+DISPLAY_CACHE_CONTROL = "private, no-cache"
+
+
+def display_filename(series: Series) -> str:
+    """e.g. ``sub-P01_ses-01_t2star_mag_v1_display.nii``."""
+    return volume_filename(series).removesuffix(".gz").removesuffix(".nii") + "_display.nii"
+
+
+@extend_schema(tags=["series"])
+class SeriesDisplayApi(_Api, APIView):
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        summary="The series as a 3-D uint8 display volume for the viewer",
+        description=(
+            "An uncompressed NIfTI-1 (`.nii`, no header extensions) on the series' own grid "
+            "(same shape[:3], qform and sform), uint8, with `scl_slope`/`scl_inter` mapping the "
+            "stored 0-255 back to source intensities over the 0.5-99.5 percentile range of the "
+            "non-zero voxels (widened to include 0). Whole-number images in 0-255 (masks, tissue "
+            "classes) pass through unscaled. A multi-echo T2* magnitude is shown as the "
+            "root-sum-of-squares over its echoes (another 4-D series as its first echo). "
+            "Computed on first use and cached. `ETag` is `display-v1-<sha256>`; send it in "
+            "`If-None-Match` for 304. `Cache-Control: private, no-cache`: revalidate on every use, "
+            "so a series blinded or a session unassigned since stops being shown. Visibility is "
+            "the series' own: 404 for what the caller may not see."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "If-None-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description='an ETag from an earlier download, e.g. "display-v1-3b0c…"',
+            )
+        ],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            304: OpenApiResponse(description="not modified: the client's copy is current"),
+            410: s.ErrorSerializer,
+            **_READ_ERRORS,
+        },
+    )
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        return self._display(request, pk, body=True)
+
+    @extend_schema(exclude=True)
+    def head(self, request: Request, pk: int) -> HttpResponse:
+        """The GET's headers from the series row, without computing or reading the volume."""
+        return self._display(request, pk, body=False)
+
+    def _display(self, request: Request, pk: int, *, body: bool) -> HttpResponse:
+        series = get_visible_or_404(_series_queryset(request), pk, "series")
+        etag = display_etag(series)
+        response: HttpResponse
+        if _etag_matches(request.headers.get("If-None-Match"), etag):
+            response = HttpResponseNotModified()
+        else:
+            content = series_display_bytes(series) if body else b""
+            response = HttpResponse(content, content_type="application/octet-stream")
+            response["Content-Length"] = str(display_size(series))
+            response["Content-Disposition"] = content_disposition_header(True, display_filename(series))
+        response["ETag"] = f'"{etag}"'
+        response["Cache-Control"] = DISPLAY_CACHE_CONTROL
+        response["Vary"] = "Authorization, Cookie"
         return response

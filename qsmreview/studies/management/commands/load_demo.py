@@ -34,7 +34,8 @@ class Command(BaseCommand):
                 self.style.SUCCESS(
                     f"Demo study {result.study.name!r} (id {result.study.pk}) loaded in {took:.1f} s: "
                     f"{len(result.users_created)} user(s), {len(result.subjects_created)} subject(s), "
-                    f"{result.series_created} series added."
+                    f"{result.series_created} series, {result.assignments_created} assignment(s) and "
+                    f"{len(result.annotations_submitted)} submitted annotation(s) added."
                 )
             )
         else:

@@ -1,0 +1,264 @@
+// The workspace's panels: one NiiVue viewer per sequence (T2* magnitude, FLAIR, T1 WM-nulled,
+// T1 CSF-nulled, all on the T2* grid), linked both ways for crosshair and zoom/pan, with three
+// layouts: side by side, one large with the others as thumbnails, and the multiplanar view of
+// one panel. Window/level stays per sequence (never synchronised: the sequences' intensities
+// have nothing in common). No 3-D render tile: it costs ~350 ms a frame in software rendering
+// and a pen move 2.5 s with it on screen.
+import { SLICE_TYPES, createViewer } from "../viewer.js";
+
+/** Window presets, as percentiles of a volume's non-zero voxels (full: its min and max). */
+export const WINDOW_PRESETS = {
+  auto: { label: "auto", title: "robust: 1st to 99th percentile", range: [0.01, 0.99] },
+  narrow: { label: "narrow", title: "more contrast: 10th to 97th percentile", range: [0.1, 0.97] },
+  wide: { label: "wide", title: "the full range", range: null },
+};
+const PRESET_ORDER = ["auto", "narrow", "wide"];
+
+const VIEWER_OPTIONS = {
+  isColorbar: false,
+  dragAndDropEnabled: false,
+  maxDrawUndoBitmaps: 2, // NiiVue's own undo is not used (the editor keeps diffs); keep it small
+  crosshairColor: [0.2, 0.8, 1.0, 0.9], // differs from the red pen
+  crosshairWidth: 1,
+  textHeight: 0.04,
+};
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+export class Panel {
+  constructor(index, spec, figure, canvas) {
+    Object.assign(this, { index, spec, figure, canvas });
+    this.viewer = null;
+    this.preset = "auto";
+    this._values = null; // intensities in bitmap order (region grow), computed on first use
+  }
+
+  get nv() {
+    return this.viewer.nv;
+  }
+
+  /** This panel's intensities in NiiVue's bitmap (RAS) order, calibrated. */
+  values() {
+    if (!this._values) {
+      const vol = this.viewer.volume;
+      const raw = vol.img2RAS();
+      const slope = Number.isFinite(vol.hdr.scl_slope) && vol.hdr.scl_slope !== 0 ? vol.hdr.scl_slope : 1;
+      const inter = Number.isFinite(vol.hdr.scl_inter) ? vol.hdr.scl_inter : 0;
+      this._values = slope === 1 && inter === 0 ? raw : Float32Array.from(raw, (v) => v * slope + inter);
+    }
+    return this._values;
+  }
+
+  /** The robust range of this panel's intensities (for the region grow's tolerance). */
+  robustSpan() {
+    const [lo, hi] = this.viewer.percentileWindow(0.01, 0.99);
+    return hi - lo;
+  }
+
+  applyPreset(name) {
+    const preset = WINDOW_PRESETS[name] || WINDOW_PRESETS.auto;
+    const range = preset.range ? this.viewer.percentileWindow(...preset.range) : this.viewer.rangeOf("full");
+    this.viewer.setWindow(...range);
+    this.preset = name;
+    for (const b of this.figure.querySelectorAll("[data-preset]")) b.setAttribute("aria-pressed", String(b.dataset.preset === name));
+    this.figure.dataset.preset = name;
+  }
+
+  cyclePreset() {
+    this.applyPreset(PRESET_ORDER[(PRESET_ORDER.indexOf(this.preset) + 1) % PRESET_ORDER.length]);
+  }
+}
+
+export class PanelSet {
+  /**
+   * @param {HTMLElement} container - where the panels go
+   * @param {object[]} specs - the assignment's panels [{id, kind, label, title, url, name}]
+   * @param {object} options - {niivueUrl, onSelect(panel)}
+   */
+  constructor(container, specs, { niivueUrl, onSelect = () => {} }) {
+    Object.assign(this, { container, specs, niivueUrl, onSelect });
+    this.panels = [];
+    this.layout = "side";
+    this.plane = "axial";
+    this.selected = 0;
+  }
+
+  /** Build the viewers and load every panel's volume (in parallel); resolves when all are shown. */
+  async load() {
+    this.container.textContent = "";
+    this.panels = this.specs.map((spec, index) => {
+      const figure = el("figure", { class: "panel", "data-panel": String(index), "data-kind": spec.kind || "" });
+      const caption = el("figcaption");
+      const title = el("button", { type: "button", class: "panel-title", title: "Make this panel the large one" }, spec.title || spec.label || spec.kind);
+      title.addEventListener("click", () => this.select(index));
+      caption.append(title);
+      const presets = el("span", { class: "presets" });
+      for (const name of PRESET_ORDER) {
+        const b = el("button", { type: "button", "data-preset": name, title: WINDOW_PRESETS[name].title }, WINDOW_PRESETS[name].label);
+        b.addEventListener("click", () => this.panels[index].applyPreset(name));
+        presets.append(b);
+      }
+      caption.append(presets);
+      const box = el("div", { class: "panel-canvas" });
+      const canvas = el("canvas", { "aria-label": `${spec.title || spec.kind}: slices of the case` });
+      box.append(canvas);
+      figure.append(caption, box);
+      // A click on a thumbnail makes it the large panel (and does not move the crosshair).
+      box.addEventListener(
+        "mousedown",
+        (event) => {
+          if (this.layout === "hero" && index !== this.selected) {
+            event.preventDefault();
+            event.stopPropagation();
+            this.select(index);
+          }
+        },
+        { capture: true },
+      );
+      this.container.append(figure);
+      return new Panel(index, spec, figure, canvas);
+    });
+    this.applyLayout();
+    await Promise.all(
+      this.panels.map(async (panel) => {
+        panel.viewer = await createViewer(panel.canvas, {
+          niivueUrl: this.niivueUrl,
+          sliceType: this.plane,
+          niivueOptions: VIEWER_OPTIONS,
+        });
+        await panel.viewer.loadSeries({ url: panel.spec.url, name: panel.spec.name || "volume.nii", kind: panel.spec.kind });
+        panel.applyPreset("auto");
+      }),
+    );
+    const all = this.panels.map((p) => p.nv);
+    for (const nv of all) nv.broadcastTo(all.filter((o) => o !== nv), { crosshair: true, zoomPan: true });
+    this.applyLayout();
+  }
+
+  get viewers() {
+    return this.panels.map((p) => p.viewer);
+  }
+
+  /** The panel whose canvas is ``canvas`` (or contains the event target). */
+  panelOf(target) {
+    return this.panels.find((p) => p.canvas === target || p.figure.contains(target)) || null;
+  }
+
+  setLayout(layout) {
+    this.layout = ["side", "hero", "mpr"].includes(layout) ? layout : "side";
+    this.applyLayout();
+  }
+
+  setPlane(plane) {
+    this.plane = SLICE_TYPES[plane] !== undefined && plane !== "multiplanar" ? plane : "axial";
+    this.applyLayout();
+  }
+
+  select(index) {
+    this.selected = (index + this.panels.length) % this.panels.length;
+    this.applyLayout();
+    this.onSelect(this.panels[this.selected]);
+  }
+
+  applyLayout() {
+    this.container.dataset.layout = this.layout;
+    for (const panel of this.panels) {
+      const isSelected = panel.index === this.selected;
+      panel.figure.classList.toggle("selected", isSelected);
+      panel.figure.classList.toggle("thumb", this.layout === "hero" && !isSelected);
+      panel.figure.hidden = this.layout === "mpr" && !isSelected;
+      if (!panel.viewer) continue;
+      panel.viewer.setSliceType(this.layout === "mpr" && isSelected ? "multiplanar" : this.plane);
+    }
+    // The boxes changed size: let every canvas fit its box (after the browser laid them out).
+    requestAnimationFrame(() => {
+      for (const panel of this.panels) if (panel.viewer && !panel.figure.hidden) panel.viewer.resize();
+    });
+  }
+
+  /** Move every panel's crosshair to world point ``mm``. */
+  setCrosshairMm(mm) {
+    for (const panel of this.panels) {
+      const nv = panel.nv;
+      nv.scene.crosshairPos = nv.mm2frac(mm);
+      nv.drawScene();
+      nv.createOnLocationChange();
+    }
+  }
+
+  /** The crosshair's world position (mm), from the first panel. */
+  crosshairMm() {
+    const nv = this.panels[0].nv;
+    return Array.from(nv.frac2mm(nv.scene.crosshairPos)).slice(0, 3);
+  }
+
+  /** Move the crosshair one voxel along the current plane's normal (slice up/down). */
+  moveSlice(step) {
+    const nv = this.panels[this.selected].nv;
+    const axis = { axial: 2, coronal: 1, sagittal: 0 }[this.plane];
+    const d = [0, 0, 0];
+    d[axis] = step;
+    nv.moveCrosshairInVox(...d);
+    this.setCrosshairMm(Array.from(nv.frac2mm(nv.scene.crosshairPos)).slice(0, 3));
+  }
+
+  // --- drawing on every panel ---------------------------------------------------------------
+
+  /** Every panel gets an empty drawing (or ``bitmap``), opacity ``opacity``. */
+  initDrawing(bitmap, opacity) {
+    for (const panel of this.panels) {
+      const nv = panel.nv;
+      if (!nv.drawBitmap) nv.createEmptyDrawing();
+      if (bitmap) nv.drawBitmap.set(bitmap);
+      nv.setDrawOpacity(opacity);
+      nv.refreshDrawing(true);
+    }
+  }
+
+  /** Write a change into every panel's drawBitmap except ``source``'s, and show it. */
+  applyChange(change, source = null) {
+    const { indices, after } = change;
+    for (const panel of this.panels) {
+      if (panel === source) continue;
+      const bitmap = panel.nv.drawBitmap;
+      for (let k = 0; k < indices.length; k++) bitmap[indices[k]] = after[k];
+      panel.nv.refreshDrawing(true);
+    }
+  }
+
+  /** Copy a whole mask into every panel (after a revision is loaded). */
+  setBitmap(mask) {
+    for (const panel of this.panels) {
+      panel.nv.drawBitmap.set(mask);
+      panel.nv.refreshDrawing(true);
+    }
+  }
+
+  setOpacity(opacity) {
+    for (const panel of this.panels) panel.nv.setDrawOpacity(opacity);
+  }
+
+  /**
+   * Configure NiiVue's pen on every panel: ``mode`` "off" (navigate, or a tool the page
+   * handles itself on click), "pen", "fill" (filled outline: the stroke is closed into a
+   * polygon and filled in that slice), "eraser". ``size`` must be odd (NiiVue paints a square
+   * of 2*floor(n/2)+1 voxels: 2 draws like 3).
+   */
+  setPen(mode, size) {
+    for (const panel of this.panels) {
+      const nv = panel.nv;
+      if (mode === "off") {
+        nv.setDrawingEnabled(false);
+        continue;
+      }
+      nv.opts.penSize = size;
+      nv.setDrawingEnabled(true);
+      nv.setPenValue(mode === "eraser" ? 0 : 1, mode === "fill");
+    }
+  }
+}
