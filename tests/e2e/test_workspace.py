@@ -107,6 +107,40 @@ def test_the_queue_opens_the_next_case_with_enter(logged_in_page, live_server, m
     assert page.locator("[data-panel]").count() == 4
     assert page.evaluate("qsmWorkspace.viewers.every(v => v.nv.volumes.length === 1)")
 
+    # The filled outline: a closed contour (4 moves) is filled in its slice.
+    centre = world(RAS, (20, 22, 10))
+    page.evaluate("mm => qsmWorkspace.setCrosshairMm(mm)", centre)
+    c = page.evaluate("mm => qsmWorkspace.screenOfMm(mm, 0)", centre)
+    page.keyboard.press("f")
+    page.select_option('[data-testid="pen-size"]', "1")
+    drag(page, [(c["x"] - 30, c["y"] - 30), (c["x"] + 30, c["y"] - 30), (c["x"] + 30, c["y"] + 30), (c["x"] - 30, c["y"] + 30), (c["x"] - 30, c["y"] - 28)])
+    page.wait_for_selector('[data-testid="lesion-1"]')
+    filled = lesions(page)[0]
+    assert filled["count"] >= 25  # the inside, not just the outline (about 7 x 7 voxels)
+    page.keyboard.press("Control+z")
+    page.wait_for_selector('[data-testid="workspace"][data-lesions="0"]')
+
+    # Region grow from a click on the T2* panel: the bright head around the click, within 3 mm.
+    page.keyboard.press("g")
+    page.fill('[data-testid="grow-radius"]', "3")
+    page.mouse.click(c["x"], c["y"])
+    page.wait_for_selector('[data-testid="lesion-1"]')
+    grown = page.evaluate(
+        """() => { const w = qsmWorkspace, l = w.lesions()[0], a = l.anchorMm;
+                   return Array.from(l.voxels, i => w.grid.mm(w.grid.ijk(i))); }"""
+    )
+    seed = page.evaluate("(() => { const g = qsmWorkspace.grid; return g.mm(g.ijk(g.indexOfMm(qsmWorkspace.panels.crosshairMm()))); })()")
+    # Every voxel of the (uniformly bright) head within 3 mm: the lattice points of the ball.
+    ball = sum(1 for i in range(-3, 4) for j in range(-3, 4) for k in range(-1, 2) if i * i + j * j + 4 * k * k <= 9)
+    assert len(grown) == ball
+    assert max(np.linalg.norm(np.subtract(p, seed)) for p in grown) <= 3.0 + 1e-6
+
+    # The list's jump button puts the crosshair inside the lesion.
+    page.evaluate("qsmWorkspace.setCrosshairMm([10, 10, 10])")
+    page.click('[data-testid="jump-1"]')
+    at_lesion = page.evaluate("qsmWorkspace.panels.crosshairMm()")
+    assert page.evaluate("mm => qsmWorkspace.mask[qsmWorkspace.indexOfMm(mm)]", at_lesion) == 1
+
 
 def test_a_rater_draws_votes_undoes_and_erases_a_lesion(logged_in_page, live_server, media_root, session, rater, admin, screens_dir) -> None:
     assignment, series = make_case(session, rater, admin)

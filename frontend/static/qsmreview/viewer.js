@@ -115,6 +115,8 @@ export class Viewer {
    * @param {string} series.kind - the series kind (qsm gets the diverging map)
    * @param {string} [series.units] - value units shown with the crosshair value (e.g. "ppm")
    * @param {number} [series.halfWindow] - QSM only: the symmetric window, in ppm
+   * @param {object} [series.niivueOptions] - more of NiiVue's volume options (e.g. the
+   *   percentiles of its initial window: percentileFrac, ignoreZeroVoxels, trustCalMinMax)
    */
   async loadSeries(series) {
     const susceptibility = isSusceptibility(series.kind);
@@ -123,6 +125,7 @@ export class Viewer {
       url: series.url,
       name: series.name,
       colormap: series.colormap || (susceptibility ? QSM_COLORMAP : "gray"),
+      ...(series.niivueOptions || {}),
     };
     if (susceptibility) {
       options.cal_min = -half;

@@ -517,9 +517,12 @@ async function main() {
   });
   state.panels.initDrawing(null, state.opacity);
 
+  // The end of a stroke, wherever the mouse is released (before NiiVue's own mouseup handler).
+  window.addEventListener("mouseup", () => state.panels.panels.forEach((p) => state.panels.endStroke(p)), { capture: true });
   for (const panel of state.panels.panels) {
-    panel.canvas.addEventListener("mousedown", () => {
+    panel.canvas.addEventListener("mousedown", (event) => {
       panel.pressed = true;
+      if (event.button === 0 && PEN_MODES[state.tool] && !state.readOnly) state.panels.beginStroke(panel);
     });
     panel.nv.addEventListener("drawingChanged", (event) => {
       if (event.detail?.action === "draw") scheduleCommit(panel);

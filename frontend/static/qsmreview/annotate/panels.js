@@ -6,9 +6,12 @@
 // and a pen move 2.5 s with it on screen.
 import { SLICE_TYPES, createViewer } from "../viewer.js";
 
-/** Window presets, as percentiles of a volume's non-zero voxels (full: its min and max). */
+/** Window presets, as percentiles of a volume's non-zero voxels (full: its min and max). "auto"
+ * is NiiVue's own robust range, computed while loading with these percentiles (a window set
+ * after loading costs a whole re-upload and 3-D gradient pass: seconds in software rendering). */
+const AUTO_PERCENTILE = 0.01;
 export const WINDOW_PRESETS = {
-  auto: { label: "auto", title: "robust: 1st to 99th percentile", range: [0.01, 0.99] },
+  auto: { label: "auto", title: "robust: 1st to 99th percentile", range: [AUTO_PERCENTILE, 1 - AUTO_PERCENTILE] },
   narrow: { label: "narrow", title: "more contrast: 10th to 97th percentile", range: [0.1, 0.97] },
   wide: { label: "wide", title: "the full range", range: null },
 };
@@ -18,8 +21,9 @@ const VIEWER_OPTIONS = {
   isColorbar: false,
   dragAndDropEnabled: false,
   maxDrawUndoBitmaps: 2, // NiiVue's own undo is not used (the editor keeps diffs); keep it small
-  crosshairColor: [0.2, 0.8, 1.0, 0.9], // differs from the red pen
-  crosshairWidth: 1,
+  crosshairColor: [0.2, 0.8, 1.0, 0.7], // differs from the red pen
+  crosshairWidth: 0.4, // in voxels: thin, not hiding the voxel being drawn
+  crosshairGap: 6,
   textHeight: 0.04,
 };
 
@@ -62,8 +66,14 @@ export class Panel {
 
   applyPreset(name) {
     const preset = WINDOW_PRESETS[name] || WINDOW_PRESETS.auto;
-    const range = preset.range ? this.viewer.percentileWindow(...preset.range) : this.viewer.rangeOf("full");
+    let range;
+    if (name === "auto") range = this.viewer.rangeOf("robust");
+    else range = preset.range ? this.viewer.percentileWindow(...preset.range) : this.viewer.rangeOf("full");
     this.viewer.setWindow(...range);
+    this.markPreset(name);
+  }
+
+  markPreset(name) {
     this.preset = name;
     for (const b of this.figure.querySelectorAll("[data-preset]")) b.setAttribute("aria-pressed", String(b.dataset.preset === name));
     this.figure.dataset.preset = name;
@@ -124,17 +134,25 @@ export class PanelSet {
       return new Panel(index, spec, figure, canvas);
     });
     this.applyLayout();
-    await Promise.all(
-      this.panels.map(async (panel) => {
-        panel.viewer = await createViewer(panel.canvas, {
-          niivueUrl: this.niivueUrl,
-          sliceType: this.plane,
-          niivueOptions: VIEWER_OPTIONS,
-        });
-        await panel.viewer.loadSeries({ url: panel.spec.url, name: panel.spec.name || "volume.nii", kind: panel.spec.kind });
-        panel.applyPreset("auto");
-      }),
-    );
+    // One volume after the other: NiiVue's per-volume GPU work (texture, colour map, 3-D
+    // gradient) is what takes the time, and four contexts doing it at once thrash each other
+    // (measured: slower in parallel in software rendering). The T2* panel comes first.
+    for (const panel of this.panels) {
+      panel.viewer = await createViewer(panel.canvas, {
+        niivueUrl: this.niivueUrl,
+        sliceType: this.plane,
+        niivueOptions: VIEWER_OPTIONS,
+      });
+    }
+    for (const panel of this.panels) {
+      await panel.viewer.loadSeries({
+        url: panel.spec.url,
+        name: panel.spec.name || "volume.nii",
+        kind: panel.spec.kind,
+        niivueOptions: { percentileFrac: AUTO_PERCENTILE, ignoreZeroVoxels: true, trustCalMinMax: false },
+      });
+      panel.markPreset("auto"); // NiiVue's robust range from the options above
+    }
     const all = this.panels.map((p) => p.nv);
     for (const nv of all) nv.broadcastTo(all.filter((o) => o !== nv), { crosshair: true, zoomPan: true });
     this.applyLayout();
@@ -237,6 +255,22 @@ export class PanelSet {
       panel.nv.drawBitmap.set(mask);
       panel.nv.refreshDrawing(true);
     }
+  }
+
+  /**
+   * While the pen is down on ``panel``, stop it redrawing the other panels: NiiVue syncs its
+   * linked viewers on every drawScene of the focused canvas, so each pen move would render all
+   * four panels (the stroke reaches the others at mouse-up anyway, through applyChange).
+   */
+  beginStroke(panel) {
+    if (panel._links === undefined) panel._links = panel.nv.otherNV;
+    panel.nv.otherNV = null;
+  }
+
+  endStroke(panel) {
+    if (panel._links === undefined) return;
+    panel.nv.otherNV = panel._links;
+    delete panel._links;
   }
 
   setOpacity(opacity) {
