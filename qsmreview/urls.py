@@ -16,6 +16,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/", include("qsmreview.api.urls")),
     path("", include("qsmreview.processing.urls")),
+    path("", include("qsmreview.annotations.assignment_urls")),
     path("", include("qsmreview.studies.urls")),
     path("", include("qsmreview.web.urls")),
 ]

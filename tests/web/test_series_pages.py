@@ -7,6 +7,7 @@ import json
 import pytest
 from django.test import Client
 
+from qsmreview.annotations.models import Assignment
 from qsmreview.jobs.models import Job, JobStatus
 from qsmreview.studies.models import Series
 from tests.web.test_pages import make_series
@@ -68,6 +69,7 @@ def test_only_admins_see_the_upload_link(who, request, study, coregistered) -> N
 
 
 def test_a_rater_gets_no_link_to_a_qsm(rater, study, coregistered) -> None:
+    Assignment.objects.create(session=coregistered["magnitude"].session, rater=rater)
     html = client_for(rater).get(f"/studies/{study.pk}/").content.decode()
     assert f'/series/{coregistered["qsm"].pk}/' not in html
     assert f'href="/series/{coregistered["magnitude"].pk}/view/"' in html
@@ -88,6 +90,7 @@ def test_the_viewer_loads_qsm_in_ppm_through_the_volume_api(admin, coregistered)
 
 
 def test_the_overlay_list_holds_only_series_the_user_may_see(rater, admin, coregistered) -> None:
+    Assignment.objects.create(session=coregistered["magnitude"].session, rater=rater)
     mag = coregistered["magnitude"]
     for user, expect_qsm in ((rater, False), (admin, True)):
         config = page_config(client_for(user).get(f"/series/{mag.pk}/view/").content.decode(), "viewer-config")
