@@ -1,0 +1,131 @@
+"""Mask uploads: what is accepted, what is refused (and how it is said), and the canonical stored file."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from qsmreview.annotations.masks import validate_mask
+from qsmreview.errors import TooLarge, ValidationFailed
+from tests.annotations.conftest import mask_array, nifti_of
+from tests.fixtures.nifti import AFFINE, SHAPE
+
+
+def check(data_bytes: bytes):
+    return validate_mask(data_bytes, shape=SHAPE, affine=AFFINE)
+
+
+def refused(data_bytes: bytes, match: str) -> ValidationFailed:
+    with pytest.raises(ValidationFailed, match=match) as info:
+        check(data_bytes)
+    assert info.value.field == "mask"
+    return info.value
+
+
+def stored_image(content: bytes) -> nib.Nifti1Image:
+    return nib.Nifti1Image.from_bytes(gzip.decompress(content))
+
+
+def test_it_stores_a_binary_mask_as_uint8_gzip_with_the_t2star_affine_as_sform_and_qform() -> None:
+    data = mask_array((1, 2, 3), (4, 5, 6))
+
+    mask = check(nifti_of(data))
+
+    assert mask.content[:2] == b"\x1f\x8b"
+    assert mask.sha256 == hashlib.sha256(mask.content).hexdigest()
+    assert mask.size_bytes == len(mask.content)
+    image = stored_image(mask.content)
+    assert image.get_data_dtype() == np.uint8
+    np.testing.assert_array_equal(np.asanyarray(image.dataobj), data)
+    np.testing.assert_array_equal(mask.data, data)
+    sform, sform_code = image.get_sform(coded=True)
+    qform, qform_code = image.get_qform(coded=True)
+    assert (int(sform_code), int(qform_code)) == (1, 1)
+    np.testing.assert_allclose(sform, AFFINE)
+    np.testing.assert_allclose(qform, AFFINE, atol=1e-6)
+    assert len(image.header.extensions) == 0
+
+
+def test_it_binarises_pen_values_up_to_255() -> None:
+    data = mask_array((1, 1, 1), value=2)
+    data[2, 2, 2] = 255
+
+    mask = check(nifti_of(data))
+
+    assert sorted(np.unique(mask.data).tolist()) == [0, 1]
+    assert int(mask.data.sum()) == 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32, np.float64])
+def test_it_accepts_integer_and_whole_float_values_plain_or_gzip_and_stores_the_same_bytes(dtype) -> None:
+    data = mask_array((3, 4, 5), (3, 4, 6), dtype=dtype)
+
+    from_gzip = check(nifti_of(data))
+    from_plain = check(nifti_of(data, gz=False))
+    reference = check(nifti_of(mask_array((3, 4, 5), (3, 4, 6))))
+
+    assert from_gzip.sha256 == from_plain.sha256 == reference.sha256
+    assert from_gzip.content == reference.content
+
+
+def test_it_accepts_an_affine_within_a_micrometre_and_stores_the_t2star_one() -> None:
+    nearly = AFFINE.copy()
+    nearly[0, 3] += 0.0004
+
+    mask = check(nifti_of(mask_array((0, 0, 0)), nearly))
+
+    np.testing.assert_array_equal(stored_image(mask.content).get_sform(), AFFINE)
+
+
+def test_it_refuses_a_mask_of_another_shape_saying_both_shapes() -> None:
+    refused(nifti_of(np.zeros((16, 20, 6), np.uint8)), r"^mask shape 16x20x6 is not the T2\* grid 16x20x8$")
+
+
+def test_it_refuses_a_mask_with_another_affine() -> None:
+    shifted = AFFINE.copy()
+    shifted[2, 3] += 1.0
+    refused(nifti_of(mask_array((0, 0, 0)), shifted), r"mask affine .* is not the T2\* grid's .*tolerance 0.001 mm")
+
+
+def test_it_refuses_nan_negative_too_large_and_fractional_values() -> None:
+    nan = mask_array(dtype=np.float32)
+    nan[1, 1, 1] = np.nan
+    refused(nifti_of(nan), r"non-finite values \(1 NaN, 0 infinite\)")
+    refused(nifti_of(mask_array((1, 1, 1), value=-1, dtype=np.int16)), r"negative values")
+    refused(nifti_of(mask_array((1, 1, 1), value=256, dtype=np.int16)), r"values up to 256")
+    half = mask_array(dtype=np.float32)
+    half[1, 1, 1] = 0.5
+    refused(nifti_of(half), r"whole numbers 0..255")
+
+
+def test_it_refuses_what_is_not_nifti_and_4d_volumes() -> None:
+    refused(b"hello, this is not an image", r"not a NIfTI file")
+    refused(gzip.compress(b"x" * 600), r"not a NIfTI file")
+    refused(nifti_of(np.zeros((*SHAPE, 2), np.uint8)), r"^mask is 4-D \(shape 16x20x8x2\); it must be a 3-D volume")
+
+
+def test_it_refuses_a_header_declaring_more_voxels_than_the_limit_before_reading_data(settings) -> None:
+    settings.QSMREVIEW_MAX_VOXELS = 1000  # the grid has 2560
+    refused(nifti_of(mask_array((1, 1, 1))), r"volume too large: .*QSMREVIEW_MAX_VOXELS")
+
+
+def test_it_refuses_an_upload_over_the_size_limit(settings) -> None:
+    settings.QSMREVIEW_MAX_UPLOAD_BYTES = 100
+    with pytest.raises(TooLarge, match="larger than the limit"):
+        check(nifti_of(mask_array((1, 1, 1))))
+
+
+def test_it_does_not_keep_the_uploads_extensions() -> None:
+    image = nib.Nifti1Image(mask_array((1, 1, 1)), AFFINE)
+    image.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"a comment from the viewer"))
+    buf = io.BytesIO()
+    buf.write(image.to_bytes())
+
+    mask = check(gzip.compress(buf.getvalue()))
+
+    assert len(stored_image(mask.content).header.extensions) == 0
