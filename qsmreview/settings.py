@@ -270,6 +270,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "SeriesKindEnum": "qsmreview.studies.models.SeriesKind",
         "ProcessingKindEnum": "qsmreview.processing.services.PROCESSING_KINDS",
+        "AssignmentStatusEnum": "qsmreview.annotations.models.AssignmentStatus",
     },
 }
 

@@ -10,4 +10,5 @@ urlpatterns = [
     path("v1/", include("qsmreview.studies.api.urls")),
     path("v1/", include("qsmreview.jobs.api.urls")),
     path("v1/", include("qsmreview.processing.api.urls")),
+    path("v1/", include("qsmreview.annotations.api.urls")),
 ]

@@ -382,3 +382,39 @@ def test_the_system_may_save_for_the_demo(assignment) -> None:
     r1 = save(SYSTEM, assignment, (1, 1, 1))
 
     assert r1.author is None and r1.kind == "save"
+
+
+# --- orphan files ------------------------------------------------------------------------------
+
+
+def test_the_orphan_sweep_deletes_annotation_files_with_no_revision(assignment, rater, media_root) -> None:
+    import os
+    import time
+    from datetime import timedelta
+
+    from django.db import transaction
+
+    from qsmreview.studies.services.orphans import storage_sweep_orphans
+
+    kept = save(rater, assignment, (1, 1, 1))
+    restored = revision_restore(by=rater, revision=kept, parent=kept)  # shares kept's file
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():  # an enclosing transaction rolls back the row
+        save(rater, assignment, (2, 2, 2), parent=restored)
+        raise Boom
+    (orphan,) = [p for p in annotation_files(media_root) if p.name != os.path.basename(kept.file.name)]
+    young = storage_sweep_orphans()
+    assert [os.path.basename(n) for n in young.too_young] == [orphan.name] and young.orphans == []
+
+    then = time.time() - 2 * 3600
+    for path in annotation_files(media_root):
+        os.utime(path, (then, then))
+    sweep = storage_sweep_orphans(grace=timedelta(hours=1))
+
+    assert [os.path.basename(n) for n in sweep.orphans] == [orphan.name]
+    assert sweep.referenced == 2  # the magnitude's file and the one mask file of two revisions
+    assert [p.name for p in annotation_files(media_root)] == [os.path.basename(kept.file.name)]
+    assert restored.file.storage.exists(restored.file.name)

@@ -1,13 +1,16 @@
-"""Deleting series files that no row references (left by a rolled-back transaction or a crash).
+"""Deleting stored files that no row references (left by a rolled-back transaction or a crash).
 
-A series file is stored before its row is committed (:mod:`qsmreview.studies.services.series`).
+Two kinds of files are stored before their row is committed: series
+(:mod:`qsmreview.studies.services.series`, under ``studies/``) and the masks of annotation
+revisions (:mod:`qsmreview.annotations.services`, under ``annotations/``).
 The store-then-commit service removes the file itself when its own transaction fails. It cannot do
 so when an *enclosing* transaction rolls back afterwards, or when the process is killed between the
 two steps. Those files are invisible (every read goes through a row), but they take space. This
 sweep finds them and deletes them.
 
-A file counts as an orphan only when no :class:`~qsmreview.studies.models.Series` row names it
-**and** it is older than a grace period (``QSMREVIEW_ORPHAN_GRACE_SECONDS``, default one hour). A
+A file counts as an orphan only when no row of its kind (a
+:class:`~qsmreview.studies.models.Series` under ``studies/``, an annotation
+:class:`~qsmreview.annotations.models.Revision` under ``annotations/``) names it **and** it is older than a grace period (``QSMREVIEW_ORPHAN_GRACE_SECONDS``, default one hour). A
 file whose row is still being committed is seconds old, so it is never taken. The sweep works
 through Django's storage API (``listdir``, ``get_modified_time``, ``delete``), so it runs the same
 on local files and on S3.
@@ -35,7 +38,7 @@ class OrphanSweep:
     orphan_bytes: int = 0
     #: Files with no row, but younger than the grace period (kept).
     too_young: list[str] = field(default_factory=list)
-    #: Number of series rows (each names one file).
+    #: Number of distinct files named by series and revision rows (a restore shares its file).
     referenced: int = 0
     deleted: bool = False
 
@@ -52,8 +55,26 @@ def _walk(storage: Storage, path: str) -> Iterator[str]:
         yield from _walk(storage, f"{path}/{d}")
 
 
+def _swept() -> list[tuple[str, Storage, set[str]]]:
+    """(storage prefix, storage, file names its rows reference), per kind of stored file."""
+    from qsmreview.annotations.models import ANNOTATION_STORAGE_PREFIX, Revision
+
+    return [
+        (
+            SERIES_STORAGE_PREFIX,
+            Series._meta.get_field("file").storage,
+            set(Series.objects.values_list("file", flat=True)),
+        ),
+        (
+            ANNOTATION_STORAGE_PREFIX,
+            Revision._meta.get_field("file").storage,
+            set(Revision.objects.values_list("file", flat=True)),
+        ),
+    ]
+
+
 def storage_sweep_orphans(*, grace: timedelta | None = None, dry_run: bool = False) -> OrphanSweep:
-    """Delete series files that no row references and that are older than ``grace``.
+    """Delete series and annotation files that no row references and that are older than ``grace``.
 
     Parameters
     ----------
@@ -67,19 +88,19 @@ def storage_sweep_orphans(*, grace: timedelta | None = None, dry_run: bool = Fal
         grace = timedelta(seconds=settings.QSMREVIEW_ORPHAN_GRACE_SECONDS)
     if grace < timedelta(0):
         raise ValueError("grace must not be negative")
-    storage = Series._meta.get_field("file").storage
     # Rows first, then files: a row committed after this read belongs to a file younger than grace.
-    referenced = set(Series.objects.values_list("file", flat=True))
+    kinds = _swept()
     cutoff = timezone.now() - grace
-    result = OrphanSweep(referenced=len(referenced), deleted=not dry_run)
-    for name in _walk(storage, SERIES_STORAGE_PREFIX):
-        if name in referenced:
-            continue
-        if storage.get_modified_time(name) > cutoff:
-            result.too_young.append(name)
-            continue
-        result.orphans.append(name)
-        result.orphan_bytes += storage.size(name)
-        if not dry_run:
-            storage.delete(name)
+    result = OrphanSweep(referenced=sum(len(names) for _, _, names in kinds), deleted=not dry_run)
+    for prefix, storage, referenced in kinds:
+        for name in _walk(storage, prefix):
+            if name in referenced:
+                continue
+            if storage.get_modified_time(name) > cutoff:
+                result.too_young.append(name)
+                continue
+            result.orphans.append(name)
+            result.orphan_bytes += storage.size(name)
+            if not dry_run:
+                storage.delete(name)
     return result

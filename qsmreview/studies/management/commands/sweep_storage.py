@@ -1,4 +1,4 @@
-"""``manage.py sweep_storage``: delete series files that no row references (what beat runs hourly)."""
+"""``manage.py sweep_storage``: delete series and annotation files that no row references (what beat runs hourly)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from qsmreview.studies.services.orphans import storage_sweep_orphans
 
 class Command(BaseCommand):
     help = (
-        "Delete stored series files that no series row references (left by a rolled-back "
+        "Delete stored series and annotation-mask files that no row references (left by a rolled-back "
         "transaction or a killed process) and that are older than the grace period."
     )
 
@@ -38,6 +38,6 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{verb} {len(sweep.orphans)} orphan file(s), {sweep.orphan_bytes / 1e6:.1f} MB; "
-                f"{sweep.referenced} series row(s)"
+                f"{sweep.referenced} file(s) referenced by series and revisions"
             )
         )
