@@ -13,16 +13,19 @@ from django.core.exceptions import BadRequest
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_POST
 
+from qsmreview.annotations.models import AssignmentStatus
 from qsmreview.api.ids import parse_id
 from qsmreview.errors import DomainError, ValidationFailed
 from qsmreview.jobs.api.serializers import JobSerializer
 from qsmreview.jobs.demo_kinds import SELFTEST
 from qsmreview.jobs.models import JobStatus
 from qsmreview.jobs.services import job_submit, jobs_sweep_stale_if_due
-from qsmreview.studies.models import Membership
+from qsmreview.studies.models import Membership, Role
 from qsmreview.access import (
+    assignments_visible_to,
     can_manage_study,
     can_see_unblinded,
     jobs_visible_to,
@@ -40,18 +43,52 @@ JOBS_PAGE_SIZE = 50
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    studies = studies_visible_to(request.user).annotate(
-        n_subjects=Count("subjects", distinct=True),
-        n_sessions=Count("subjects__sessions", distinct=True),
-    ).order_by("name")
-    roles = dict(
-        Membership.objects.filter(user=request.user).values_list("study_id", "role")
-    )
+    """The user's studies. Counts are of what the user may see: a rater's are their assigned
+    sessions and those sessions' subjects, never the whole study's."""
+    user = request.user
+    studies = studies_visible_to(user).order_by("name")
+    n_subjects = _count_by_study(subjects_visible_to(user), "study_id")
+    n_sessions = _count_by_study(sessions_visible_to(user), "subject__study_id")
+    roles = dict(Membership.objects.filter(user=user).values_list("study_id", "role"))
     rows = [
-        (study, roles.get(study.pk) or ("admin" if request.user.is_superuser else ""))
+        (
+            study,
+            roles.get(study.pk) or ("admin" if user.is_superuser else ""),
+            n_subjects.get(study.pk, 0),
+            n_sessions.get(study.pk, 0),
+        )
         for study in studies
     ]
-    return render(request, "web/home.html", {"rows": rows})
+    return render(
+        request,
+        "web/home.html",
+        {"rows": rows, "cases": _own_cases(user), "rate_url": _rate_queue_url()},
+    )
+
+
+def _count_by_study(queryset, study_field: str) -> dict[int, int]:
+    return dict(
+        queryset.order_by().values(study_field).annotate(n=Count("pk", distinct=True)).values_list(study_field, "n")
+    )
+
+
+def _own_cases(user) -> dict[str, int] | None:
+    """The user's own active cases as a rater (None when they rate in no study): total, submitted."""
+    if not Membership.objects.filter(user=user, role=Role.RATER).exists():
+        return None
+    mine = assignments_visible_to(user).filter(rater=user, active=True)
+    return {
+        "total": mine.count(),
+        "submitted": mine.filter(status=AssignmentStatus.SUBMITTED).count(),
+    }
+
+
+def _rate_queue_url() -> str:
+    """The rater's queue page (``rate-queue``, the rater workspace's own URL module)."""
+    try:
+        return reverse("rate-queue")
+    except NoReverseMatch:
+        return "/rate/"
 
 
 @login_required
@@ -86,6 +123,8 @@ def study_detail(request: HttpRequest, study_id: int) -> HttpResponse:
             "role": role_in_study(request.user, study),
             "can_manage": can_manage_study(request.user, study),
             "sees_jobs": can_see_unblinded(request.user, study),
+            "rates": role_in_study(request.user, study) == Role.RATER,
+            "rate_url": _rate_queue_url(),
             "n_sessions": sessions.count(),
         },
     )

@@ -2,7 +2,8 @@
 
 Cells are ``own/other`` statuses (one number when both agree). 302 is the redirect to the login
 page. A series a user may not see answers 404 exactly like a missing one; so does the upload page
-for everyone but the study's admins (raters and PIs see the study, not its upload page).
+for everyone but the study's admins (raters and PIs see the study, not its upload page), and the
+assignments page for everyone but its admins and PI. The rater rates the own study's session.
 
 To add a page: a row in ``PAGE_MATRIX`` and its URL in ``PAGES``.
 """
@@ -27,6 +28,7 @@ series_view          302       404      200/404 200/404 200/404 404/200     200
 series_view_blinded  302       404      404     200/404 200/404 404/200     200
 series_view_missing  302       404      404     404     404     404         404
 upload               302       404      404     404     200/404 404/200     200
+assignments          302       404      404     200/404 200/404 404/200     200
 """
 
 
@@ -50,6 +52,7 @@ PAGES: dict[str, Callable[[Side], str]] = {
     "series_view_blinded": lambda s: f"/series/{s.qsm.pk}/view/",
     "series_view_missing": lambda s: "/series/999999/view/",
     "upload": lambda s: f"/studies/{s.study_id}/upload/",
+    "assignments": lambda s: f"/studies/{s.study_id}/assignments/",
 }
 
 
