@@ -31,7 +31,8 @@ def test_overview_refuses_anonymous(study):
 
 @pytest.mark.parametrize(
     "who, expected",
-    [("admin", 201), ("pi", 403), ("rater", 403), ("other_admin", 404), ("outsider", 404)],
+    # a rater not assigned the session does not see it (404); one assigned to it may not run jobs
+    [("admin", 201), ("pi", 403), ("rater", 404), ("other_admin", 404), ("outsider", 404)],
 )
 def test_running_a_session_job_is_for_the_study_admins(request, who, expected, phantom_session):
     user = request.getfixturevalue(who)
@@ -39,6 +40,16 @@ def test_running_a_session_job_is_for_the_study_admins(request, who, expected, p
         f"/api/v1/sessions/{phantom_session.pk}/processing/", {"kind": "brain_mask"}, format="json"
     )
     assert response.status_code == expected, response.content
+
+
+def test_the_assigned_rater_may_not_run_a_session_job(rater, phantom_session):
+    from qsmreview.annotations.models import Assignment
+
+    Assignment.objects.create(session=phantom_session, rater=rater)
+    response = client_for(rater).post(
+        f"/api/v1/sessions/{phantom_session.pk}/processing/", {"kind": "brain_mask"}, format="json"
+    )
+    assert response.status_code == 403, response.content
 
 
 def test_a_duplicate_submission_gets_409_with_a_message(admin, phantom_session):
