@@ -100,6 +100,9 @@ ROUTES = {
         Route("series.volume_head", "head", lambda w, t: f"/api/v1/series/{_mag(w, t).pk}/volume/"),
         Route("series.volume_head_blinded", "head",
               lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/volume/"),
+        Route("series.display", "get", lambda w, t: f"/api/v1/series/{_mag(w, t).pk}/display/"),
+        Route("series.display_blinded", "get",
+              lambda w, t: f"/api/v1/series/{_qsm(w, t).pk}/display/"),
         Route("series.upload", "post", lambda w, t: "/api/v1/series/",
               lambda w, t: upload_body(w.side(t).session), multipart=True),
         # the session in the URL: checked before the body is read (qsmreview.api.upload_gate)
@@ -151,6 +154,8 @@ series.volume_304          401       404      404   304/404 304/404 304/404 404/
 series.volume_304_blinded  401       404      404   404     304/404 304/404 404/304     304
 series.volume_head         401       404      404   200/404 200/404 200/404 404/200     200
 series.volume_head_blinded 401       404      404   404     200/404 200/404 404/200     200
+series.display             401       404      404   200/404 200/404 200/404 404/200     200
+series.display_blinded     401       404      404   404     200/404 200/404 404/200     200
 series.upload              401       403      403   403     403     201/404 404/201     201
 series.upload_to_url       401       404      404   403/404 403/404 201/404 404/201     201
 job.retrieve               401       404      404   404     200/404 200/404 404/200     200
@@ -269,6 +274,7 @@ def test_it_covers_every_route_of_the_api():
         "api-series-list": {"series.upload", "series.upload_to_url", "/api/v1/series/"},
         "api-series-detail": {"series.retrieve", "series.update"},
         "api-series-volume": {"series.volume", "series.volume_304", "series.volume_head"},
+        "api-series-display": {"series.display", "series.display_blinded"},
     }
     assert {p.name for p in urlpatterns} == set(covered)
     for rows in covered.values():
