@@ -95,7 +95,12 @@ def _reason(reason: str | None, *, required: bool, what: str) -> str:
 
 def _locked(assignment: Assignment) -> Assignment:
     """The assignment's row, locked for this transaction (fresh from the database)."""
-    return Assignment.objects.select_for_update().select_related("session__subject__study").get(pk=assignment.pk)
+    # of=self: lock the assignment only, not the joined session, subject and study rows.
+    return (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("session__subject__study")
+        .get(pk=assignment.pk)
+    )
 
 
 def _refresh_into(target: Assignment, source: Assignment) -> None:
