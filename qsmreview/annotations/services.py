@@ -403,7 +403,7 @@ def revision_create(
     study = _study_of(assignment)
     try:
         table = lesion_table(
-            canonical.data,
+            canonical.voxels,
             canonical.affine,
             anchors=anchors,
             min_diameter_mm=float(study.min_lesion_diameter_mm),
