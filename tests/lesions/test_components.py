@@ -177,15 +177,17 @@ def full_volume_labels(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_it_labels_like_scipy_on_the_whole_volume(seed, order) -> None:
+@pytest.mark.parametrize("density", [0.02, 0.3])
+def test_it_labels_like_scipy_on_the_whole_volume(seed, order, density) -> None:
     rng = np.random.default_rng(seed)
     shape = (int(rng.integers(5, 30)), int(rng.integers(5, 30)), int(rng.integers(3, 12)))
     mask = np.zeros(shape, dtype=np.uint8, order=order)
-    # A random sub-box with ~30 % filled voxels: many components of every shape, some on edges.
+    # A random sub-box with 2 % (specks) or 30 % (branching clusters) of its voxels set: many
+    # components of every shape, some on the grid's faces, footprints nested in others' boxes.
     lo = [int(rng.integers(0, s)) for s in shape]
     hi = [int(rng.integers(a + 1, s + 1)) for a, s in zip(lo, shape)]
     box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    mask[box] = (rng.random([b - a for a, b in zip(lo, hi)]) < 0.3) * rng.integers(1, 256, 1).astype(np.uint8)
+    mask[box] = (rng.random([b - a for a, b in zip(lo, hi)]) < density) * rng.integers(1, 256, 1).astype(np.uint8)
 
     labels, n = label_lesions(mask)
     expected, expected_n = full_volume_labels(mask)
@@ -216,6 +218,29 @@ def test_it_labels_a_mask_touching_every_face_of_the_grid() -> None:
     np.testing.assert_array_equal(labels, expected)
     assert nonzero_box(mask) == (slice(0, 7), slice(0, 9), slice(0, 5))
     assert [r["voxels"] for r in table(mask, ISO, min_diameter_mm=0.0)] == [7, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_it_separates_lesions_stacked_or_nested_in_projection(order) -> None:
+    mask = np.zeros((12, 12, 10), dtype=np.uint8, order=order)
+    mask[2:5, 2:5, 1:3] = 1  # lesion A, first in C order
+    mask[2:5, 2:5, 6:8] = 1  # lesion B straight above A: the same footprint in both projections
+    mask[6, 1:11, 4] = 1  # lesion C, an L whose box holds lesion D ...
+    mask[6:11, 10, 4] = 1
+    mask[9, 3, 4] = 1  # ... D, inside C's box, apart from it
+
+    labels, n = label_lesions(mask)
+    expected, expected_n = full_volume_labels(mask)
+
+    assert (n, expected_n) == (4, 4)
+    np.testing.assert_array_equal(labels, expected)
+    anchors = [
+        {"number": 11, "anchor_mm": [2.0, 2.0, 7.0]},  # B
+        {"number": 12, "anchor_mm": [9.0, 3.0, 4.0]},  # D
+        {"number": 13, "anchor_mm": [10.0, 10.0, 4.0]},  # C, at the far end of the L
+    ]
+    rows = table(mask, ISO, anchors=anchors, min_diameter_mm=0.0, next_number=20)
+    assert [(r["number"], r["voxels"]) for r in rows] == [(11, 18), (12, 1), (13, 14), (20, 18)]
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
