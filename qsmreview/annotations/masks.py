@@ -20,11 +20,14 @@ value is read, and the compressed upload against ``QSMREVIEW_MAX_UPLOAD_BYTES``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
+import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -35,11 +38,19 @@ from qsmreview.studies.uploads import human_bytes, max_upload_bytes
 
 #: The form field of the mask in the API (errors name it).
 FIELD = "mask"
-#: zlib settings of stored masks: gzip framing (wbits 31; zlib writes mtime 0, so equal masks
-#: give equal bytes), run-length matching only (``Z_RLE``, whose speed and output do not depend
-#: on the level). At 384 x 384 x 90 with five lesions: 13.5 KB in ~40 ms, where the default
-#: strategy takes ~110 ms at level 6 for 13.5 KB, and ~40 ms at level 1 for 59 KB.
-_DEFLATE = {"level": 6, "method": zlib.DEFLATED, "wbits": 31, "memLevel": 9, "strategy": zlib.Z_RLE}
+#: zlib level of stored masks. Deflate's run-length strategy (``Z_RLE``) is used, whose speed and
+#: output do not depend on the level: deflating all 13.3 MB of a 384 x 384 x 90 mask with five
+#: lesions at once, it makes 13.5 KB in ~40 ms, where the default strategy takes ~110 ms at level
+#: 6 for 13.5 KB and ~40 ms at level 1 for 59 KB (2 loaded cores).
+_DEFLATE_LEVEL = 6
+#: Voxels deflated per piece (bytes): a piece with no lesion voxel is a cached constant. Each
+#: piece restarts deflate: at 384 x 384 x 90 with five lesions, pieces of 16 / 64 / 256 KiB store
+#: 30.8 / 17.6 / 14.7 KB in 9.6 / 10.8 / 14.6 ms (before the CRC of zero pieces was cached).
+_PIECE_BYTES = 1 << 16
+#: gzip member header: deflate, no flags, mtime 0 (equal masks give equal bytes), OS unknown.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+#: An empty final deflate block (fixed Huffman codes), closing the concatenated pieces.
+_FINAL_BLOCK = b"\x03\x00"
 #: Room for a header and extensions on top of the data block in an uncompressed upload (bytes).
 _HEADER_ROOM = 1 << 20
 #: Bytes of a NIfTI-1 header with no extensions: 348 + the 4-byte extension flag.
@@ -102,20 +113,69 @@ def canonical_header(shape: Sequence[int], affine: np.ndarray) -> bytes:
     return header.binaryblock + b"\x00" * (_NIFTI1_OFFSET - len(header.binaryblock))
 
 
+@functools.lru_cache(maxsize=8)
+def _zero_piece(n_bytes: int) -> bytes:
+    """Deflated ``n_bytes`` zero bytes as a non-final, byte-aligned piece (computed once)."""
+    return _deflate_piece(bytes(n_bytes))
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros_crc_columns(n_bytes: int) -> tuple[int, tuple[int, ...]]:
+    """CRC-32 over ``n_bytes`` zeros as a function of the CRC before them: it is affine over
+    GF(2), ``crc32(zeros, c) = crc32(zeros, 0) ^ L(c)``; returns ``crc32(zeros, 0)`` and the 32
+    columns ``L(1 << bit)``."""
+    zeros = bytes(n_bytes)
+    base = zlib.crc32(zeros)
+    return base, tuple(zlib.crc32(zeros, 1 << bit) ^ base for bit in range(32))
+
+
+def crc32_zeros(n_bytes: int, crc: int = 0) -> int:
+    """``zlib.crc32(bytes(n_bytes), crc)`` without reading the zeros (after the first call)."""
+    value, columns = _zeros_crc_columns(n_bytes)
+    for bit in range(32):
+        if crc >> bit & 1:
+            value ^= columns[bit]
+    return value
+
+
+def _deflate_piece(data: Any) -> bytes:
+    """``data`` deflated on its own (no reference to earlier bytes), ending byte-aligned with a
+    non-final block (``Z_SYNC_FLUSH``): such pieces concatenate into one deflate stream."""
+    compressor = zlib.compressobj(_DEFLATE_LEVEL, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
 def canonical_mask_bytes(data: np.ndarray, affine: np.ndarray) -> bytes:
     """The stored NIfTI of a mask: uint8 0/1 (non-zero -> 1), sform = qform = ``affine``
-    (code 1), no extensions, gzip with mtime 0 (:func:`canonical_header` + deflated voxels)."""
+    (code 1), no extensions, gzip with mtime 0 (:func:`canonical_header` + deflated voxels).
+
+    The voxels are deflated in pieces of :data:`_PIECE_BYTES`; a piece of zeros (nearly all of
+    a mask) is neither compressed nor read again (its deflated bytes and its effect on the CRC
+    are cached), so a mask costs what its lesions' pieces cost. Equal masks give equal bytes.
+    """
     arr = np.asarray(data)
     voxels = arr.view(np.uint8) if arr.dtype == np.bool_ else (arr != 0).view(np.uint8)
-    compressor = zlib.compressobj(**_DEFLATE)
-    return b"".join(
-        (
-            compressor.compress(canonical_header(arr.shape, affine)),
-            # NIfTI stores voxels in Fortran order; a view when the array already is (uploads are).
-            compressor.compress(np.ravel(voxels, order="F")),
-            compressor.flush(),
-        )
-    )
+    flat = np.ravel(voxels, order="F")  # NIfTI's order; a view when the array is Fortran (uploads are)
+    header = canonical_header(arr.shape, affine)
+    n_full = flat.size // _PIECE_BYTES
+    used = np.zeros(n_full + 1, dtype=bool)
+    used[:n_full] = flat[: n_full * _PIECE_BYTES].reshape(n_full, _PIECE_BYTES).any(axis=1)
+    used[n_full] = bool(flat[n_full * _PIECE_BYTES :].any())
+    pieces = [_GZIP_HEADER, _deflate_piece(header)]
+    crc = zlib.crc32(header)
+    for index, nonzero in enumerate(used.tolist()):
+        chunk = flat[index * _PIECE_BYTES : (index + 1) * _PIECE_BYTES]
+        if chunk.size == 0:
+            continue
+        if nonzero:
+            pieces.append(_deflate_piece(chunk))
+            crc = zlib.crc32(chunk, crc)
+        else:
+            pieces.append(_zero_piece(chunk.size))
+            crc = crc32_zeros(chunk.size, crc)
+    size = len(header) + flat.size
+    pieces.append(_FINAL_BLOCK + struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(pieces)
 
 
 def _fmt_affine(a: np.ndarray) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import zlib
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from qsmreview.annotations.masks import canonical_mask_bytes, validate_mask
+from qsmreview.annotations import masks
+from qsmreview.annotations.masks import canonical_mask_bytes, crc32_zeros, validate_mask
 from qsmreview.errors import TooLarge, ValidationFailed
 from tests.annotations.conftest import mask_array, nifti_of
 from tests.fixtures.nifti import AFFINE, SHAPE
@@ -159,11 +161,31 @@ def test_it_stores_the_same_bytes_for_the_same_drawing_whatever_the_pen_values()
     assert check(nifti_of(pens)).sha256 == check(nifti_of(mask_array((1, 2, 3), (4, 5, 6)))).sha256
 
 
+@pytest.mark.parametrize("piece_bytes", [1000, 2560, 4096])
+def test_it_deflates_in_pieces_that_read_back_as_one_file(monkeypatch, piece_bytes) -> None:
+    # 2560 voxels in pieces of 1000 (a short last one), exactly one, or one short one.
+    monkeypatch.setattr(masks, "_PIECE_BYTES", piece_bytes)
+    data = mask_array((0, 0, 0), (7, 9, 3), (15, 19, 7))  # in the first, a middle and the last piece
+
+    content = canonical_mask_bytes(data, AFFINE)
+
+    assert gzip.decompress(content) == nibabel_written(data, AFFINE)  # the CRC and size check too
+    assert gzip.decompress(canonical_mask_bytes(np.zeros(SHAPE, np.uint8), AFFINE))[352:] == bytes(2560)
+
+
+def test_it_computes_the_crc_of_zeros_without_reading_them() -> None:
+    rng = np.random.default_rng(7)
+    for n in (1, 1000, 65536):
+        for crc in [0, 0xFFFFFFFF, *rng.integers(0, 2**32, 5, dtype=np.uint64).tolist()]:
+            assert crc32_zeros(n, int(crc)) == zlib.crc32(bytes(n), int(crc))
+
+
 def test_a_stored_mask_of_a_few_lesions_on_the_full_grid_is_a_few_kilobytes() -> None:
     shape = (384, 384, 90)
     data = np.zeros(shape, np.uint8)
     data[100:108, 100:108, 40:44] = 1
     data[250:256, 200:207, 60:63] = 1
+    data[383, 383, 89] = 1  # the last voxel: in the short last piece
 
     content = canonical_mask_bytes(data, AFFINE)
 
