@@ -229,3 +229,18 @@ def test_the_validated_mask_is_read_only_and_a_boolean_view_of_itself() -> None:
     assert not mask.data.flags.writeable
     assert mask.voxels.dtype == np.bool_ and int(mask.voxels.sum()) == 1
     assert np.shares_memory(mask.voxels, mask.data)
+
+
+def test_it_reads_the_same_mask_whichever_inflater_is_installed(monkeypatch) -> None:
+    uploads = [
+        nifti_of(mask_array((1, 2, 3), (4, 5, 6))),
+        gzip.compress(nifti_of(mask_array((3, 4, 5)), gz=False)[:1000]) + gzip.compress(nifti_of(mask_array((3, 4, 5)), gz=False)[1000:]),
+    ]
+    fast = [check(u).sha256 for u in uploads]
+
+    monkeypatch.setattr(masks, "_inflate", zlib)
+
+    assert [check(u).sha256 for u in uploads] == fast
+    corrupt = bytearray(gzip.compress(nifti_of(mask_array((1, 1, 1)), gz=False), compresslevel=0))
+    corrupt[-10] ^= 0xFF
+    refused(bytes(corrupt), r"^the mask's data cannot be read \(truncated or corrupt file\)")
