@@ -169,3 +169,11 @@ def max_lesion_number(assignment: Assignment) -> int:
             if isinstance(number, int) and not isinstance(number, bool):
                 largest = max(largest, number)
     return largest
+
+
+def next_lesion_number(assignment: Assignment) -> int:
+    """The number for the case's next new lesion: 1 + the largest used in any of its revisions
+    (conflict copies included), so that a lesion erased in an older revision never lends its
+    number to a new one. The server numbers unanchored components from it, and the workspace
+    (through the assignment's detail) numbers the lesions it draws from it."""
+    return max_lesion_number(assignment) + 1

@@ -48,7 +48,7 @@ from qsmreview.annotations.models import (
     Revision,
     RevisionKind,
 )
-from qsmreview.annotations.selectors import current_t2star_magnitude, max_lesion_number
+from qsmreview.annotations.selectors import current_t2star_magnitude, next_lesion_number
 from qsmreview.errors import Conflict, ValidationFailed
 from qsmreview.lesions.components import LesionAnchorError, lesion_table
 from qsmreview.studies.models import Membership, Role, Session, Study
@@ -408,11 +408,11 @@ def revision_create(
     study = _study_of(assignment)
     try:
         table = lesion_table(
-            canonical.data,
+            canonical.voxels,
             canonical.affine,
             anchors=anchors,
             min_diameter_mm=float(study.min_lesion_diameter_mm),
-            next_number=max_lesion_number(assignment) + 1,
+            next_number=next_lesion_number(assignment),
         )
     except LesionAnchorError as exc:
         raise ValidationFailed(str(exc), field="lesions") from exc

@@ -164,6 +164,23 @@ def _check_raw_pixdim(klass: type, head: bytes) -> None:
         )
 
 
+def _read_image(fh: io.BufferedIOBase) -> tuple[nib.Nifti1Image | nib.Nifti2Image, str]:
+    """The image (header read, data left in ``fh``) and its format, or raise what it looks like."""
+    try:
+        head = fh.read(540)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _fail(f"not a readable NIfTI file: corrupt gzip stream ({exc})") from exc
+    fmt = _sniff_format(head)
+    klass = nib.Nifti1Image if fmt == "NIfTI-1" else nib.Nifti2Image
+    _check_raw_pixdim(klass, head)
+    fh.seek(0)
+    try:
+        image = klass.from_stream(fh)
+    except Exception as exc:  # nibabel raises many types on a broken header
+        raise _fail(f"not a readable {fmt} file: {exc}") from exc
+    return image, fmt
+
+
 @contextmanager
 def open_nifti(path: Path | str) -> Iterator[tuple[nib.Nifti1Image | nib.Nifti2Image, str, bool]]:
     """Open a single-file NIfTI-1/2 image (plain or gzip) whatever its file name.
@@ -181,18 +198,24 @@ def open_nifti(path: Path | str) -> Iterator[tuple[nib.Nifti1Image | nib.Nifti2I
         raise _fail(f"file {path.name} does not exist")
     fh, compressed = _open_raw(path)
     try:
-        try:
-            head = fh.read(540)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise _fail(f"not a readable NIfTI file: corrupt gzip stream ({exc})") from exc
-        fmt = _sniff_format(head)
-        klass = nib.Nifti1Image if fmt == "NIfTI-1" else nib.Nifti2Image
-        _check_raw_pixdim(klass, head)
-        fh.seek(0)
-        try:
-            image = klass.from_stream(fh)
-        except Exception as exc:  # nibabel raises many types on a broken header
-            raise _fail(f"not a readable {fmt} file: {exc}") from exc
+        image, fmt = _read_image(fh)
+        yield image, fmt, compressed
+    finally:
+        fh.close()
+
+
+@contextmanager
+def open_nifti_bytes(content: bytes) -> Iterator[tuple[nib.Nifti1Image | nib.Nifti2Image, str, bool]]:
+    """:func:`open_nifti` for a file held in memory (e.g. a small upload): no temporary file.
+
+    Only the header is decompressed here; the image's data proxy reads from a stream over
+    ``content`` inside the ``with`` block.
+    """
+    raw = io.BytesIO(content)
+    compressed = content[:2] == _GZIP_MAGIC
+    fh: io.BufferedIOBase = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else raw  # type: ignore[assignment]
+    try:
+        image, fmt = _read_image(fh)
         yield image, fmt, compressed
     finally:
         fh.close()

@@ -9,7 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from qsmreview.annotations.models import Assignment, Revision
-from qsmreview.annotations.services import assignment_create, assignment_submit, revision_create
+from qsmreview.annotations.services import RevisionConflict, assignment_create, assignment_submit, revision_create
 from tests.annotations.conftest import mask_bytes, world_mm
 from tests.api.world import as_bytes, client_for, make_series
 
@@ -121,6 +121,25 @@ def test_the_detail_gives_the_workspace_its_panels_and_rights(assignment, mag, r
     assert (body["min_lesion_diameter_mm"], body["read_only"], body["status"]) == (2.0, False, "not_started")
     assert admins.json()["read_only"] is True
     assert client_for(pi).get(f"/api/v1/assignments/{assignment.pk}/").json()["read_only"] is True
+
+
+def test_the_detail_gives_the_next_lesion_number_never_reusing_an_erased_or_conflict_copys(assignment, rater) -> None:
+    client = client_for(rater)
+    detail = lambda: client.get(f"/api/v1/assignments/{assignment.pk}/").json()["next_lesion_number"]  # noqa: E731
+    assert detail() == 1
+
+    r1 = save(rater, assignment, (1, 1, 1), (5, 5, 5))  # lesions 1 and 2
+    r2 = save(rater, assignment, (5, 5, 5), parent=r1, lesions=[{"number": 2, "anchor_mm": world_mm(5, 5, 5)}])
+    with pytest.raises(RevisionConflict):  # another tab, still on r1, draws a lesion: 3, in a copy
+        save(rater, assignment, (1, 1, 1), (5, 5, 5), (9, 9, 2), parent=r1, lesions=[
+            {"number": 1, "anchor_mm": world_mm(1, 1, 1)}, {"number": 2, "anchor_mm": world_mm(5, 5, 5)},
+        ])
+    assert [x["number"] for x in r2.lesions] == [2]
+    assert detail() == 4  # not 1 (erased in r2) nor 3 (used in the conflict copy)
+
+    r4 = save(rater, assignment, (5, 5, 5), (12, 12, 6), parent=r2, lesions=[{"number": 2, "anchor_mm": world_mm(5, 5, 5)}])
+    assert [x["number"] for x in r4.lesions] == [2, 4]  # the server numbers a new component the same way
+    assert detail() == 5
 
 
 def test_another_raters_assignment_is_as_absent_as_an_unknown_id(assignment, other_case, rater) -> None:

@@ -6,12 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from qsmreview.lesions.components import (
     CONNECTIVITY,
     LesionAnchorError,
     label_lesions,
     lesion_table,
+    nonzero_box,
     sphere_volume_mm3,
 )
 
@@ -166,6 +168,96 @@ def test_it_numbers_unanchored_lesions_in_label_order() -> None:
 
 def test_it_returns_nothing_for_an_empty_mask() -> None:
     assert table(empty(), anchors=[]) == []
+
+
+def full_volume_labels(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The reference: scipy's 6-connected labelling of every voxel of the grid."""
+    return ndimage.label(mask != 0, structure=ndimage.generate_binary_structure(3, 1), output=np.int32)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("density", [0.02, 0.3])
+def test_it_labels_like_scipy_on_the_whole_volume(seed, order, density) -> None:
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(5, 30)), int(rng.integers(5, 30)), int(rng.integers(3, 12)))
+    mask = np.zeros(shape, dtype=np.uint8, order=order)
+    # A random sub-box with 2 % (specks) or 30 % (branching clusters) of its voxels set: many
+    # components of every shape, some on the grid's faces, footprints nested in others' boxes.
+    lo = [int(rng.integers(0, s)) for s in shape]
+    hi = [int(rng.integers(a + 1, s + 1)) for a, s in zip(lo, shape)]
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    mask[box] = (rng.random([b - a for a, b in zip(lo, hi)]) < density) * rng.integers(1, 256, 1).astype(np.uint8)
+
+    labels, n = label_lesions(mask)
+    expected, expected_n = full_volume_labels(mask)
+
+    assert labels.dtype == np.int32 and labels.shape == shape
+    assert n == expected_n
+    np.testing.assert_array_equal(labels, expected)
+
+
+def test_it_labels_an_empty_mask_as_nothing() -> None:
+    labels, n = label_lesions(empty())
+
+    assert n == 0 and labels.shape == (8, 8, 6) and not labels.any()
+    assert nonzero_box(empty()) is None
+
+
+def test_it_labels_a_mask_touching_every_face_of_the_grid() -> None:
+    mask = empty((7, 9, 5))
+    mask[0, 4, 2] = mask[6, 4, 2] = 1  # the two x faces
+    mask[3, 0, 2] = mask[3, 8, 2] = 1  # the two y faces
+    mask[3, 4, 0] = mask[3, 4, 4] = 1  # the two z faces
+    mask[1:6, 4, 2] = 1  # joins the x faces' voxels into one lesion
+
+    labels, n = label_lesions(mask)
+    expected, expected_n = full_volume_labels(mask)
+
+    assert (n, expected_n) == (5, 5)
+    np.testing.assert_array_equal(labels, expected)
+    assert nonzero_box(mask) == (slice(0, 7), slice(0, 9), slice(0, 5))
+    assert [r["voxels"] for r in table(mask, ISO, min_diameter_mm=0.0)] == [7, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_it_separates_lesions_stacked_or_nested_in_projection(order) -> None:
+    mask = np.zeros((12, 12, 10), dtype=np.uint8, order=order)
+    mask[2:5, 2:5, 1:3] = 1  # lesion A, first in C order
+    mask[2:5, 2:5, 6:8] = 1  # lesion B straight above A: the same footprint in both projections
+    mask[6, 1:11, 4] = 1  # lesion C, an L whose box holds lesion D ...
+    mask[6:11, 10, 4] = 1
+    mask[9, 3, 4] = 1  # ... D, inside C's box, apart from it
+
+    labels, n = label_lesions(mask)
+    expected, expected_n = full_volume_labels(mask)
+
+    assert (n, expected_n) == (4, 4)
+    np.testing.assert_array_equal(labels, expected)
+    anchors = [
+        {"number": 11, "anchor_mm": [2.0, 2.0, 7.0]},  # B
+        {"number": 12, "anchor_mm": [9.0, 3.0, 4.0]},  # D
+        {"number": 13, "anchor_mm": [10.0, 10.0, 4.0]},  # C, at the far end of the L
+    ]
+    rows = table(mask, ISO, anchors=anchors, min_diameter_mm=0.0, next_number=20)
+    assert [(r["number"], r["voxels"]) for r in rows] == [(11, 18), (12, 1), (13, 14), (20, 18)]
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_it_boxes_the_nonzero_voxels_with_one_voxel_of_margin(order) -> None:
+    mask = np.zeros((10, 12, 8), dtype=np.float32, order=order)
+    mask[3, 5, 2] = 1
+    mask[6, 4, 7] = -2  # non-zero counts, whatever the value; the z margin is clipped at 8
+
+    assert nonzero_box(mask) == (slice(2, 8), slice(3, 7), slice(1, 8))
+
+
+def test_it_matches_anchors_outside_the_lesions_box_as_not_in_the_mask() -> None:
+    mask = empty()
+    mask[4, 4, 2] = 1  # box with margin: [3:6, 3:6, 1:4]
+
+    with pytest.raises(LesionAnchorError, match=r"lesion 2: anchor .* \(voxel \[0, 0, 0\]\) is not inside the mask"):
+        table(mask, anchors=[{"number": 2, "anchor_mm": [-4.0, -5.0, -4.0]}])
 
 
 @pytest.mark.parametrize(

@@ -181,6 +181,10 @@ class AssignmentDetailOutputSerializer(AssignmentOutputSerializer):
     read_only = serializers.SerializerMethodField(
         help_text="true unless the caller is the case's rater and the case is not submitted"
     )
+    next_lesion_number = serializers.SerializerMethodField(
+        help_text="the number for the next new lesion: 1 + the largest used in any revision of the case "
+        "(conflict copies included), so an erased lesion's number is never reused"
+    )
 
     class Meta(AssignmentOutputSerializer.Meta):
         fields = [
@@ -190,6 +194,7 @@ class AssignmentDetailOutputSerializer(AssignmentOutputSerializer):
             "panels",
             "min_lesion_diameter_mm",
             "read_only",
+            "next_lesion_number",
         ]
         read_only_fields = fields
 
@@ -209,6 +214,9 @@ class AssignmentDetailOutputSerializer(AssignmentOutputSerializer):
     def get_read_only(self, assignment: Assignment) -> bool:
         return self._case().read_only
 
+    def get_next_lesion_number(self, assignment: Assignment) -> int:
+        return self._case().next_lesion_number
+
 
 @dataclass(frozen=True)
 class CaseView:
@@ -218,6 +226,7 @@ class CaseView:
     reason: str
     panels: list[Series]
     read_only: bool
+    next_lesion_number: int
 
 
 class LesionOutputSerializer(serializers.Serializer):

@@ -38,7 +38,7 @@ from qsmreview.access import (
 from qsmreview.annotations import masks
 from qsmreview.annotations.api import serializers as s
 from qsmreview.annotations.models import Assignment, AssignmentEvent, AssignmentStatus, Revision
-from qsmreview.annotations.selectors import case_panels, progress_rows, session_rateability
+from qsmreview.annotations.selectors import case_panels, next_lesion_number, progress_rows, session_rateability
 from qsmreview.annotations.services import (
     assignment_reopen,
     assignment_submit,
@@ -195,6 +195,7 @@ class AssignmentDetailApi(_Api, APIView):
             reason=reason,
             panels=case_panels(assignment.session, request.user),
             read_only=not (can_rate(request.user, assignment) and assignment.status != AssignmentStatus.SUBMITTED),
+            next_lesion_number=next_lesion_number(assignment),
         )
         return Response(s.AssignmentDetailOutputSerializer(assignment, context={"case": case}).data)
 
