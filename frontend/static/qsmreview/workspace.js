@@ -450,6 +450,21 @@ class UnavailableSaver {
 }
 
 /**
+ * Unsaved changes an earlier visit left in this browser (the tab was closed while the server was
+ * unreachable, the browser crashed): the saver's "restore unsaved changes" offer, above the
+ * panels. Restoring loads the draft's mask and lesion entries and saves them at once.
+ */
+function offerDraft() {
+  if (!state.saver.applyDraftPrompt) return;
+  const box = document.createElement("div");
+  box.className = "draft-slot";
+  $("ws-notice").after(box);
+  state.saver
+    .applyDraftPrompt(box, (draft) => loadMaskBytes(draft.mask, draft.lesions || []))
+    .catch((err) => console.warn("no draft offer:", err));
+}
+
+/**
  * After a conflict the saver stops saving until the rater chooses (saver.resolveConflict): keep
  * mine (this tab's mask saved on top of the other save) or take theirs (load the other save;
  * this tab's mask stays on the server as the conflict copy).
@@ -578,6 +593,7 @@ async function main() {
   if (!state.readOnly) {
     state.saver = await makeSaver(latestId);
     showSaveState(state.saver.state && state.saver.state !== "idle" ? state.saver.state : "saved");
+    offerDraft();
   } else {
     showSaveState(detail.status === "submitted" ? "locked" : "readonly");
   }
