@@ -1,8 +1,8 @@
 """Issue 16's end-to-end flows, through the real workspace page (/rate/<id>/) in Chromium: a rater
 opens the next case from the queue, draws, votes, autosave stores it and a reload shows it; undo
 and redo reach the server; restoring from the history panel; a second tab's stale save gets the
-conflict UI with both versions on the server; an unreachable server loses nothing; submit locks
-the case; and another rater (or the rater, for QSM) sees nothing they may not.
+conflict UI with both versions on the server; an unreachable server loses nothing (retried in
+the tab; kept in the browser and offered again when the tab was closed); submit locks the case; and another rater (or the rater, for QSM) sees nothing they may not.
 
 The page offers no hook to shorten the autosave delay (3 s): the autosave test waits for it; the
 others save with Ctrl+S or the page's buttons. Helpers come from test_workspace.py (40 x 44 x 20
@@ -120,6 +120,7 @@ def test_queue_enter_draw_vote_autosave_and_a_reload_shows_it(logged_in_page, li
     assert (revision.kind, revision.author, latest(assignment)) == ("save", rater, revision)
     assert stored_voxels(revision) == drawn
     assert [(l["number"], l["vote"], l["confidence"]) for l in revision.lesions] == [(1, "cortical", 4)]
+    assert page.evaluate("qsmWorkspace.saver.draft()") is None  # no "unsaved changes" offer next time
 
     page.reload()
     page.wait_for_selector(f'{WS}[data-ready="1"]', timeout=60_000)
@@ -276,7 +277,7 @@ def test_a_second_tabs_stale_save_gets_the_conflict_ui_and_both_versions_stay(lo
     assert Revision.objects.count() == 4 and not first.locator('[data-testid="ws-notice"]').is_visible()
 
 
-def test_an_unreachable_server_means_retrying_then_saved_with_nothing_lost(logged_in_page, live_server, media_root, session, rater, admin) -> None:
+def test_an_unreachable_server_means_retrying_then_saved_and_a_closed_tab_leaves_a_draft(logged_in_page, live_server, media_root, session, rater, admin) -> None:
     from qsmreview.annotations.models import Revision
 
     assignment, _ = make_case(session, rater, admin)
@@ -317,6 +318,31 @@ def test_an_unreachable_server_means_retrying_then_saved_with_nothing_lost(logge
     assert stored_voxels(revision) == last_edit == shown_voxels(page)
     assert sorted((l["number"], l["vote"]) for l in revision.lesions) == [(1, ""), (2, "wm")]
     assert page.evaluate("qsmWorkspace.saver.draft()") is None
+
+    # Away again, and the tab is closed before the server comes back: the edit waits in this
+    # browser, and the next visit offers it; restoring saves it.
+    page.route("**/api/v1/assignments/*/revisions/", unreachable)
+    stroke(page, (12, 14, 10))
+    page.wait_for_selector(f'{WS}[data-lesions="3"]')
+    closed_with = shown_voxels(page)
+    page.keyboard.press("Control+s")
+    wait_state(page, "retrying")
+    context = page.context
+    page.close()
+    page = context.new_page()
+    page.set_viewport_size(VIEWPORT)
+    open_case(page, live_server, assignment)
+    assert shown_voxels(page) == last_edit  # the server's latest, until the rater chooses
+    prompt = page.locator('[data-testid="draft-prompt"]')
+    prompt.wait_for(timeout=10_000)
+    assert "Unsaved changes from" in prompt.inner_text()
+    page.click('[data-testid="draft-restore"]')
+    prompt.wait_for(state="detached", timeout=15_000)
+    restored = latest(assignment)
+    assert (restored.number, restored.parent_id) == (2, revision.pk)
+    assert stored_voxels(restored) == closed_with == shown_voxels(page) and panels_agree(page)
+    assert sorted((l["number"], l["vote"]) for l in restored.lesions) == [(1, ""), (2, "wm"), (3, "")]
+    assert page.get_attribute(STATE, "data-state") == "saved"
 
 
 def test_submit_locks_the_case(logged_in_page, live_server, media_root, session, rater, admin) -> None:
