@@ -410,10 +410,7 @@ async function makeSaver(latestRevisionId) {
       state.history?.refresh?.();
     },
     onConflict: ({ latestRevision }) => {
-      notice(
-        `This case was saved from another tab or window (revision ${latestRevision}). Your version was kept as a conflict copy; ` +
-          "choose which to continue from in the history.",
-      );
+      conflictPrompt(latestRevision);
       state.history?.refresh?.();
     },
     loadRevision,
@@ -449,6 +446,56 @@ class UnavailableSaver {
   }
   hasUnsaved() {
     return true;
+  }
+}
+
+/**
+ * Unsaved changes an earlier visit left in this browser (the tab was closed while the server was
+ * unreachable, the browser crashed): the saver's "restore unsaved changes" offer, above the
+ * panels. Restoring loads the draft's mask and lesion entries and saves them at once.
+ */
+function offerDraft() {
+  if (!state.saver.applyDraftPrompt) return;
+  const box = document.createElement("div");
+  box.className = "draft-slot";
+  $("ws-notice").after(box);
+  state.saver
+    .applyDraftPrompt(box, (draft) => loadMaskBytes(draft.mask, draft.lesions || []))
+    .catch((err) => console.warn("no draft offer:", err));
+}
+
+/**
+ * After a conflict the saver stops saving until the rater chooses (saver.resolveConflict): keep
+ * mine (this tab's mask saved on top of the other save) or take theirs (load the other save;
+ * this tab's mask stays on the server as the conflict copy).
+ */
+function conflictPrompt(latestRevision) {
+  notice(
+    `This case was saved from another tab or window (revision ${latestRevision}). Your version was kept as a conflict copy. ` +
+      "Continue from: ",
+  );
+  for (const [choice, label, title] of [
+    ["mine", "Keep mine", "save this tab's mask on top of the other save (both stay in the history)"],
+    ["theirs", "Take theirs", "show the other save; this tab's mask stays in the history as the conflict copy"],
+  ]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = label;
+    button.title = title;
+    button.dataset.testid = `conflict-${choice}`;
+    button.addEventListener("click", async () => {
+      flushCommits();
+      for (const b of $("ws-notice").querySelectorAll("button")) b.disabled = true;
+      try {
+        await state.saver.resolveConflict(choice);
+        notice("");
+      } catch (err) {
+        showError(`Conflict not resolved: ${err.message || err}`);
+        for (const b of $("ws-notice").querySelectorAll("button")) b.disabled = false;
+      }
+      state.history?.refresh?.();
+    });
+    $("ws-notice").append(button, " ");
   }
 }
 
@@ -546,6 +593,7 @@ async function main() {
   if (!state.readOnly) {
     state.saver = await makeSaver(latestId);
     showSaveState(state.saver.state && state.saver.state !== "idle" ? state.saver.state : "saved");
+    offerDraft();
   } else {
     showSaveState(detail.status === "submitted" ? "locked" : "readonly");
   }
