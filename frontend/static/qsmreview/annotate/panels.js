@@ -4,11 +4,12 @@
 // one panel. Window/level stays per sequence (never synchronised: the sequences' intensities
 // have nothing in common). No 3-D render tile: it costs ~350 ms a frame in software rendering
 // and a pen move 2.5 s with it on screen.
-import { SLICE_TYPES, createViewer } from "../viewer.js";
+import { SLICE_TYPES, createViewer, fetchSeriesImage } from "../viewer.js";
 
 /** Window presets, as percentiles of a volume's non-zero voxels (full: its min and max). "auto"
- * is NiiVue's own robust range, computed while loading with these percentiles (a window set
- * after loading costs a whole re-upload and 3-D gradient pass: seconds in software rendering). */
+ * is NiiVue's own robust range, computed from the data while decoding with these percentiles
+ * (before the first upload: a window set after loading costs a whole re-upload and colour-map
+ * pass, ~1 s in software rendering). */
 const AUTO_PERCENTILE = 0.01;
 export const WINDOW_PRESETS = {
   auto: { label: "auto", title: "robust: 1st to 99th percentile", range: [AUTO_PERCENTILE, 1 - AUTO_PERCENTILE] },
@@ -134,9 +135,23 @@ export class PanelSet {
       return new Panel(index, spec, figure, canvas);
     });
     this.applyLayout();
-    // One volume after the other: NiiVue's per-volume GPU work (texture, colour map, 3-D
-    // gradient) is what takes the time, and four contexts doing it at once thrash each other
-    // (measured: slower in parallel in software rendering). The T2* panel comes first.
+    // The four downloads and decodes start at once (network and parsing overlap the viewers'
+    // setup); each volume goes to its viewer as soon as both are ready. The GPU work per volume
+    // is one upload and one colour-map pass (the window is fixed from the data before it, no 3-D
+    // gradient: see createViewer), queued without waiting for frames in between: the page waits
+    // for pixels once, at the end.
+    const images = this.panels.map((panel) =>
+      fetchSeriesImage(
+        {
+          url: panel.spec.url,
+          name: panel.spec.name || "volume.nii",
+          kind: panel.spec.kind,
+          niivueOptions: { percentileFrac: AUTO_PERCENTILE, ignoreZeroVoxels: true, trustCalMinMax: false },
+        },
+        { niivueUrl: this.niivueUrl },
+      ),
+    );
+    images.forEach((p) => p.catch(() => {})); // awaited below; no unhandled rejection meanwhile
     for (const panel of this.panels) {
       panel.viewer = await createViewer(panel.canvas, {
         niivueUrl: this.niivueUrl,
@@ -144,15 +159,12 @@ export class PanelSet {
         niivueOptions: VIEWER_OPTIONS,
       });
     }
-    for (const panel of this.panels) {
-      await panel.viewer.loadSeries({
-        url: panel.spec.url,
-        name: panel.spec.name || "volume.nii",
-        kind: panel.spec.kind,
-        niivueOptions: { percentileFrac: AUTO_PERCENTILE, ignoreZeroVoxels: true, trustCalMinMax: false },
-      });
-      panel.markPreset("auto"); // NiiVue's robust range from the options above
-    }
+    await Promise.all(
+      this.panels.map(async (panel, i) => {
+        panel.viewer.showImage(await images[i], { ...panel.spec, name: panel.spec.name || "volume.nii" });
+        panel.markPreset("auto"); // NiiVue's robust range from the options above
+      }),
+    );
     const all = this.panels.map((p) => p.nv);
     for (const nv of all) nv.broadcastTo(all.filter((o) => o !== nv), { crosshair: true, zoomPan: true });
     this.applyLayout();
@@ -231,10 +243,12 @@ export class PanelSet {
   initDrawing(bitmap, opacity) {
     for (const panel of this.panels) {
       const nv = panel.nv;
-      if (!nv.drawBitmap) nv.createEmptyDrawing();
-      if (bitmap) nv.drawBitmap.set(bitmap);
-      nv.setDrawOpacity(opacity);
-      nv.refreshDrawing(true);
+      if (!nv.drawBitmap) nv.createEmptyDrawing(); // uploads the empty drawing
+      if (bitmap) {
+        nv.drawBitmap.set(bitmap);
+        nv.refreshDrawing(false);
+      }
+      nv.setDrawOpacity(opacity); // and draws
     }
   }
 
