@@ -20,7 +20,8 @@ FLAIR, T1 WM-nulled, T1 CSF-nulled (int16)), assigned to a rater. Printed:
    (the page's ``data-ready`` marker, then each canvas drawn and read back with ``readPixels``,
    which waits for the GPU's queued work); target <= 8 s;
 3. pen latency: pen moves on the first panel (axial, no 3-D tile), each timed from dispatch
-   until its pixels are read back; target <= 100 ms per move;
+   until its pixels are read back at the next animation frame (the page draws at most once per
+   frame while the pen is down); target <= 100 ms per move;
 4. saving: the server's time to store one mask revision through
    :func:`qsmreview.annotations.services.revision_create` (median of N; target <= 100 ms) and the
    upload size of a typical mask (a few lesions, gzip as the browser sends it).
@@ -323,8 +324,12 @@ _PIXELS_JS = """
 """
 
 _READBACK_JS = """
-() => { const gl = qsmWorkspace.viewers[0].nv.gl; const px = new Uint8Array(4);
-        gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px); return px[0]; }
+() => new Promise((resolve) => requestAnimationFrame(() => {
+  // At the next animation frame (after any draw the page scheduled for it), read a pixel back:
+  // readPixels returns only when the GPU has done all queued work.
+  const gl = qsmWorkspace.viewers[0].nv.gl; const px = new Uint8Array(4);
+  gl.readPixels(0, 0, 1, 1, gl.RGBA, gl.UNSIGNED_BYTE, px); resolve(px[0]);
+}))
 """
 
 
