@@ -68,6 +68,10 @@ function nextFrame() {
  * @param {string} [options.sliceType] - "axial", "coronal", "sagittal" or "multiplanar"
  *   (overrides `multiplanar`)
  * @param {object} [options.niivueOptions] - more options for NiiVue's constructor
+ * @param {boolean} [options.gradient=false] - compute NiiVue's 3-D gradient volume on every load
+ *   and window change (needed only by a 3-D render tile, which no page here shows). Off, the
+ *   vendored NiiVue skips it (a guard that scripts/vendor patches in): in software WebGL the
+ *   pass costs ~3 s per 384 x 384 x 90 volume.
  * @returns {Promise<Viewer>}
  */
 export async function createViewer(canvas, options = {}) {
@@ -82,11 +86,39 @@ export async function createViewer(canvas, options = {}) {
     loadingText: "loading…",
     ...(options.niivueOptions || {}),
   });
+  // Read by the guard scripts/vendor patches into NiiVue's refreshLayers (a stock NiiVue ignores it).
+  nv.qsmreviewSkipGradient = !options.gradient;
   await nv.attachToCanvas(canvas);
   nv.addColormap(QSM_COLORMAP, QSM_COLORMAP_LUT);
   if (options.sliceType) nv.setSliceType(SLICE_TYPES[options.sliceType] ?? SLICE_TYPE.AXIAL);
   else if (options.multiplanar !== false) nv.setSliceType(SLICE_TYPE.MULTIPLANAR);
   return new Viewer(nv);
+}
+
+/**
+ * Fetch and decode a series into NiiVue's NVImage without touching any viewer or the GPU (so
+ * several can download and parse in parallel while the viewers are set up); show it with
+ * ``viewer.showImage(image, series)``. The display window is fixed here, from the data, before
+ * the first upload: QSM gets its symmetric window in ppm, anything else NiiVue's robust range
+ * from ``series.niivueOptions`` (percentileFrac, ignoreZeroVoxels; trustCalMinMax false ignores
+ * the header's cal_min/cal_max).
+ */
+export async function fetchSeriesImage(series, { niivueUrl } = {}) {
+  const { NVImage } = await loadNiivue(niivueUrl || DEFAULT_NIIVUE_URL);
+  const susceptibility = isSusceptibility(series.kind);
+  const half = series.halfWindow ?? QSM_DEFAULT_HALF_WINDOW_PPM;
+  const image = await NVImage.loadFromUrl({
+    url: series.url,
+    name: series.name,
+    colormap: series.colormap || (susceptibility ? QSM_COLORMAP : "gray"),
+    ...(series.niivueOptions || {}),
+  });
+  if (!image?.img) throw new Error(`the volume at ${series.url} could not be read`);
+  if (susceptibility) {
+    image.cal_min = -half;
+    image.cal_max = half;
+  }
+  return image;
 }
 
 /** One NiiVue instance showing a base series and at most one overlay. */
@@ -140,6 +172,22 @@ export class Viewer {
     await nextFrame();
     this._emitWindow();
     this.nv.createOnLocationChange(); // the value at the start position, before any click
+    return this.volume;
+  }
+
+  /**
+   * Show an image already fetched and decoded by ``fetchSeriesImage`` as the base volume (the
+   * viewer must be empty). One GPU upload and colour-map pass, queued without waiting for it:
+   * the caller waits for pixels once, after all its viewers are queued.
+   */
+  showImage(image, series) {
+    if (this.nv.volumes.length) throw new Error("showImage needs an empty viewer");
+    this.overlay = null;
+    this.nv.addVolume(image); // updateGLVolume: upload, colour map (no gradient: see createViewer)
+    this.base = { ...series };
+    if (isLabelKind(series.kind)) this.nv.setInterpolation(true);
+    this._emitWindow();
+    this.nv.createOnLocationChange();
     return this.volume;
   }
 

@@ -567,10 +567,15 @@ async function main() {
   // The end of a stroke, wherever the mouse is released (before NiiVue's own mouseup handler).
   window.addEventListener("mouseup", () => state.panels.panels.forEach((p) => state.panels.endStroke(p)), { capture: true });
   for (const panel of state.panels.panels) {
-    panel.canvas.addEventListener("mousedown", (event) => {
-      panel.pressed = true;
-      if (event.button === 0 && PEN_MODES[state.tool] && !state.readOnly) state.panels.beginStroke(panel);
-    });
+    // Capture phase: before NiiVue's own mousedown handler (its first pen dab is part of the stroke).
+    panel.canvas.addEventListener(
+      "mousedown",
+      (event) => {
+        panel.pressed = true;
+        if (event.button === 0 && PEN_MODES[state.tool] && !state.readOnly) state.panels.beginStroke(panel);
+      },
+      { capture: true },
+    );
     panel.nv.addEventListener("drawingChanged", (event) => {
       if (event.detail?.action === "draw") scheduleCommit(panel);
     });

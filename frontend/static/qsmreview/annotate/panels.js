@@ -4,11 +4,12 @@
 // one panel. Window/level stays per sequence (never synchronised: the sequences' intensities
 // have nothing in common). No 3-D render tile: it costs ~350 ms a frame in software rendering
 // and a pen move 2.5 s with it on screen.
-import { SLICE_TYPES, createViewer } from "../viewer.js";
+import { SLICE_TYPES, createViewer, fetchSeriesImage } from "../viewer.js";
 
 /** Window presets, as percentiles of a volume's non-zero voxels (full: its min and max). "auto"
- * is NiiVue's own robust range, computed while loading with these percentiles (a window set
- * after loading costs a whole re-upload and 3-D gradient pass: seconds in software rendering). */
+ * is NiiVue's own robust range, computed from the data while decoding with these percentiles
+ * (before the first upload: a window set after loading costs a whole re-upload and colour-map
+ * pass, ~1 s in software rendering). */
 const AUTO_PERCENTILE = 0.01;
 export const WINDOW_PRESETS = {
   auto: { label: "auto", title: "robust: 1st to 99th percentile", range: [AUTO_PERCENTILE, 1 - AUTO_PERCENTILE] },
@@ -32,6 +33,64 @@ function el(tag, attrs = {}, text = "") {
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   if (text) node.textContent = text;
   return node;
+}
+
+// --- partial uploads of the drawing texture ---------------------------------------------------
+// NiiVue's refreshDrawing re-uploads the whole drawing (13 MB at 384 x 384 x 90) and scans it;
+// an edit touches a few slices. These write only those voxels into NiiVue's drawing texture
+// (its TEXTURE_3D on unit TEXTURE7, R8, laid out like drawBitmap: x fastest, then y, then z).
+// They return false when they cannot (no 3-D drawing texture): the caller then falls back on
+// NiiVue's own refreshDrawing.
+
+const TEXTURE7 = 0x84c7; // NiiVue's TEXTURE_CONSTANTS.TEXTURE7_DRAW
+
+function drawingTarget(nv) {
+  if (!nv.gl || !nv.drawTexture || !nv.drawBitmap || nv.opts.is2DSliceShader || !nv.back?.dims) return null;
+  const [nx, ny, nz] = nv.back.dims.slice(1, 4);
+  if (nv.drawBitmap.length !== nx * ny * nz) return null;
+  const gl = nv.gl;
+  gl.activeTexture(TEXTURE7);
+  gl.bindTexture(gl.TEXTURE_3D, nv.drawTexture);
+  gl.pixelStorei(gl.UNPACK_ALIGNMENT, 1); // NiiVue's own setting too
+  return { gl, nx, ny, nz };
+}
+
+/** Upload the axial slices z0..z1 (inclusive) of ``nv``'s drawBitmap. */
+export function uploadDrawingSlab(nv, z0, z1) {
+  const t = drawingTarget(nv);
+  if (!t) return false;
+  const { gl, nx, ny, nz } = t;
+  z0 = Math.max(0, z0);
+  z1 = Math.min(nz - 1, z1);
+  if (z1 < z0) return true;
+  const data = nv.drawBitmap.subarray(z0 * nx * ny, (z1 + 1) * nx * ny);
+  gl.texSubImage3D(gl.TEXTURE_3D, 0, 0, 0, z0, nx, ny, z1 - z0 + 1, gl.RED, gl.UNSIGNED_BYTE, data);
+  return true;
+}
+
+/** Upload one slice of ``nv``'s drawBitmap: ``axis`` 0 axial (z = index), 1 coronal (y), 2 sagittal (x). */
+export function uploadDrawingSlice(nv, axis, index) {
+  if (axis === 0) return uploadDrawingSlab(nv, index, index);
+  const t = drawingTarget(nv);
+  if (!t) return false;
+  const { gl, nx, ny, nz } = t;
+  const bitmap = nv.drawBitmap;
+  const nxy = nx * ny;
+  if (axis === 1) {
+    if (index < 0 || index >= ny) return true;
+    const data = new Uint8Array(nx * nz); // rows of x, one per z
+    for (let z = 0; z < nz; z++) data.set(bitmap.subarray(z * nxy + index * nx, z * nxy + index * nx + nx), z * nx);
+    gl.texSubImage3D(gl.TEXTURE_3D, 0, 0, index, 0, nx, 1, nz, gl.RED, gl.UNSIGNED_BYTE, data);
+    return true;
+  }
+  if (axis === 2) {
+    if (index < 0 || index >= nx) return true;
+    const data = new Uint8Array(ny * nz); // one voxel per (y, z)
+    for (let z = 0; z < nz; z++) for (let y = 0; y < ny; y++) data[z * ny + y] = bitmap[z * nxy + y * nx + index];
+    gl.texSubImage3D(gl.TEXTURE_3D, 0, index, 0, 0, 1, ny, nz, gl.RED, gl.UNSIGNED_BYTE, data);
+    return true;
+  }
+  return false;
 }
 
 export class Panel {
@@ -134,9 +193,23 @@ export class PanelSet {
       return new Panel(index, spec, figure, canvas);
     });
     this.applyLayout();
-    // One volume after the other: NiiVue's per-volume GPU work (texture, colour map, 3-D
-    // gradient) is what takes the time, and four contexts doing it at once thrash each other
-    // (measured: slower in parallel in software rendering). The T2* panel comes first.
+    // The four downloads and decodes start at once (network and parsing overlap the viewers'
+    // setup); each volume goes to its viewer as soon as both are ready. The GPU work per volume
+    // is one upload and one colour-map pass (the window is fixed from the data before it, no 3-D
+    // gradient: see createViewer), queued without waiting for frames in between: the page waits
+    // for pixels once, at the end.
+    const images = this.panels.map((panel) =>
+      fetchSeriesImage(
+        {
+          url: panel.spec.url,
+          name: panel.spec.name || "volume.nii",
+          kind: panel.spec.kind,
+          niivueOptions: { percentileFrac: AUTO_PERCENTILE, ignoreZeroVoxels: true, trustCalMinMax: false },
+        },
+        { niivueUrl: this.niivueUrl },
+      ),
+    );
+    images.forEach((p) => p.catch(() => {})); // awaited below; no unhandled rejection meanwhile
     for (const panel of this.panels) {
       panel.viewer = await createViewer(panel.canvas, {
         niivueUrl: this.niivueUrl,
@@ -144,15 +217,12 @@ export class PanelSet {
         niivueOptions: VIEWER_OPTIONS,
       });
     }
-    for (const panel of this.panels) {
-      await panel.viewer.loadSeries({
-        url: panel.spec.url,
-        name: panel.spec.name || "volume.nii",
-        kind: panel.spec.kind,
-        niivueOptions: { percentileFrac: AUTO_PERCENTILE, ignoreZeroVoxels: true, trustCalMinMax: false },
-      });
-      panel.markPreset("auto"); // NiiVue's robust range from the options above
-    }
+    await Promise.all(
+      this.panels.map(async (panel, i) => {
+        panel.viewer.showImage(await images[i], { ...panel.spec, name: panel.spec.name || "volume.nii" });
+        panel.markPreset("auto"); // NiiVue's robust range from the options above
+      }),
+    );
     const all = this.panels.map((p) => p.nv);
     for (const nv of all) nv.broadcastTo(all.filter((o) => o !== nv), { crosshair: true, zoomPan: true });
     this.applyLayout();
@@ -231,21 +301,36 @@ export class PanelSet {
   initDrawing(bitmap, opacity) {
     for (const panel of this.panels) {
       const nv = panel.nv;
-      if (!nv.drawBitmap) nv.createEmptyDrawing();
-      if (bitmap) nv.drawBitmap.set(bitmap);
-      nv.setDrawOpacity(opacity);
-      nv.refreshDrawing(true);
+      if (!nv.drawBitmap) nv.createEmptyDrawing(); // uploads the empty drawing
+      if (bitmap) {
+        nv.drawBitmap.set(bitmap);
+        nv.refreshDrawing(false);
+      }
+      nv.setDrawOpacity(opacity); // and draws
     }
   }
 
   /** Write a change into every panel's drawBitmap except ``source``'s, and show it. */
   applyChange(change, source = null) {
     const { indices, after } = change;
+    if (!indices.length) return;
+    // The axial slabs the change touches: only they are uploaded (a stroke in one slice: 147 KB
+    // instead of the whole 13 MB drawing).
+    const [nx, ny] = this.panels[0].nv.back.dims.slice(1, 3);
+    const nxy = nx * ny;
+    let z0 = Infinity;
+    let z1 = -1;
+    for (let k = 0; k < indices.length; k++) {
+      const z = (indices[k] / nxy) | 0;
+      if (z < z0) z0 = z;
+      if (z > z1) z1 = z;
+    }
     for (const panel of this.panels) {
       if (panel === source) continue;
       const bitmap = panel.nv.drawBitmap;
       for (let k = 0; k < indices.length; k++) bitmap[indices[k]] = after[k];
-      panel.nv.refreshDrawing(true);
+      if (!uploadDrawingSlab(panel.nv, z0, z1)) panel.nv.refreshDrawing(false);
+      this.requestDraw(panel);
     }
   }
 
@@ -253,24 +338,94 @@ export class PanelSet {
   setBitmap(mask) {
     for (const panel of this.panels) {
       panel.nv.drawBitmap.set(mask);
-      panel.nv.refreshDrawing(true);
+      panel.nv.refreshDrawing(false);
+      this.requestDraw(panel);
     }
   }
 
+  /** Draw a panel at the next animation frame (several requests in one frame: one draw). */
+  requestDraw(panel) {
+    if (panel._drawFrame) return;
+    panel._drawFrame = requestAnimationFrame(() => {
+      panel._drawFrame = 0;
+      panel.nv.drawScene();
+    });
+  }
+
   /**
-   * While the pen is down on ``panel``, stop it redrawing the other panels: NiiVue syncs its
-   * linked viewers on every drawScene of the focused canvas, so each pen move would render all
-   * four panels (the stroke reaches the others at mouse-up anyway, through applyChange).
+   * While the pen is down on ``panel``:
+   * - it does not redraw the other panels: NiiVue syncs its linked viewers on every drawScene of
+   *   the focused canvas, so each pen move would render all four panels (the stroke reaches the
+   *   others at mouse-up, through applyChange, and so does the crosshair);
+   * - it renders once per animation frame: NiiVue draws the scene four times per mouse move
+   *   (and re-uploads the whole 13 MB drawing texture once); here its drawScene and
+   *   refreshDrawing only mark what is due, and one frame callback uploads the drawing slices
+   *   the pen touched (NiiVue's pen paints in the plane of the tile it started on) and draws.
+   * Called from a capture-phase mousedown listener, i.e. before NiiVue's own handler.
    */
   beginStroke(panel) {
-    if (panel._links === undefined) panel._links = panel.nv.otherNV;
-    panel.nv.otherNV = null;
+    if (panel._stroke) return;
+    const nv = panel.nv;
+    const stroke = { links: nv.otherNV, slices: new Set(), full: false, frame: 0 };
+    panel._stroke = stroke;
+    nv.otherNV = null;
+    const proto = Object.getPrototypeOf(nv);
+    stroke.flush = () => {
+      if (stroke.frame) cancelAnimationFrame(stroke.frame);
+      stroke.frame = 0;
+      this._uploadStroke(nv, stroke);
+      proto.drawScene.call(nv);
+    };
+    const schedule = () => {
+      if (!stroke.frame) stroke.frame = requestAnimationFrame(stroke.flush);
+    };
+    // Own properties shadow NiiVue's methods for this instance only; endStroke deletes them.
+    nv.drawScene = schedule;
+    nv.refreshDrawing = (isForceRedraw = true, useClickToSegmentBitmap = false) => {
+      const axis = nv.drawPenAxCorSag;
+      const at = nv.drawPenLocation;
+      if (useClickToSegmentBitmap || nv.opts.smoothDrawing > 0 || !(axis >= 0 && axis <= 2) || !Number.isFinite(at?.[0])) {
+        stroke.full = true;
+      } else {
+        stroke.slices.add(`${axis}:${at[2 - axis]}`);
+      }
+      if (isForceRedraw) schedule();
+    };
   }
 
   endStroke(panel) {
-    if (panel._links === undefined) return;
-    panel.nv.otherNV = panel._links;
-    delete panel._links;
+    const stroke = panel._stroke;
+    if (!stroke) return;
+    delete panel._stroke;
+    const nv = panel.nv;
+    delete nv.drawScene; // NiiVue's own methods again
+    delete nv.refreshDrawing;
+    nv.otherNV = stroke.links;
+    if (stroke.frame || stroke.full || stroke.slices.size) stroke.flush();
+    // The other panels follow the crosshair the pen moved (drawn with the stroke's change).
+    const mm = nv.frac2mm(nv.scene.crosshairPos);
+    for (const other of this.panels) {
+      if (other === panel) continue;
+      other.nv.scene.crosshairPos = other.nv.mm2frac(mm);
+      this.requestDraw(other);
+    }
+  }
+
+  /** Upload what a stroke changed in ``nv``'s drawBitmap (slices, or all of it). */
+  _uploadStroke(nv, stroke) {
+    if (stroke.full) {
+      Object.getPrototypeOf(nv).refreshDrawing.call(nv, false);
+    } else {
+      for (const key of stroke.slices) {
+        const [axis, index] = key.split(":").map(Number);
+        if (!uploadDrawingSlice(nv, axis, index)) {
+          Object.getPrototypeOf(nv).refreshDrawing.call(nv, false);
+          break;
+        }
+      }
+    }
+    stroke.full = false;
+    stroke.slices.clear();
   }
 
   setOpacity(opacity) {
