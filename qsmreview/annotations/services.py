@@ -52,6 +52,7 @@ from qsmreview.annotations.selectors import current_t2star_magnitude, next_lesio
 from qsmreview.errors import Conflict, ValidationFailed
 from qsmreview.lesions.components import LesionAnchorError, lesion_table
 from qsmreview.studies.models import Membership, Role, Session, Study
+from qsmreview.studies.storage import storage_delete_quietly
 
 #: Active editing time counted per save at most (s): a tab left open overnight is not work.
 MAX_ACTIVE_SECONDS_PER_SAVE = 3600.0
@@ -127,14 +128,6 @@ def _clamp_seconds(value: Any) -> float:
     if not math.isfinite(seconds):
         return 0.0
     return min(max(seconds, 0.0), MAX_ACTIVE_SECONDS_PER_SAVE)
-
-
-def _delete_quietly(storage: Any, name: str | None) -> None:
-    if name:
-        try:
-            storage.delete(name)
-        except Exception:  # the original error matters more than a failed clean-up
-            pass
 
 
 # --- assignments -----------------------------------------------------------------------------
@@ -447,10 +440,10 @@ def revision_create(
                 row.status = AssignmentStatus.IN_PROGRESS
                 row.save(update_fields=["latest_revision", "last_saved_at", "lesion_count", "active_seconds", "status"])
     except IntegrityError as exc:
-        _delete_quietly(storage, stored_name)
+        storage_delete_quietly(storage, stored_name)
         raise Conflict("another revision of this case was saved at the same time; retry") from exc
     except BaseException:
-        _delete_quietly(storage, stored_name)
+        storage_delete_quietly(storage, stored_name)
         raise
     _refresh_into(assignment, row)
     if stale:

@@ -52,6 +52,16 @@ def nifti_suffix(name: str) -> str:
     return ".nii.gz" if name.lower().endswith(".gz") else ".nii"
 
 
+def storage_delete_quietly(storage: Storage, name: str | None) -> None:
+    """Delete ``name`` if given, ignoring failure: used while another error is being raised, which
+    matters more than a failed clean-up (the orphan sweep removes what is left)."""
+    if name:
+        try:
+            storage.delete(name)
+        except Exception:
+            pass
+
+
 def storage_save_path(storage: Storage, path: Path | str, name: str) -> str:
     """Stream a local file into the storage under ``name``; return the name actually used."""
     with open(path, "rb") as fh:

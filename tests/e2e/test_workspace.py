@@ -9,8 +9,6 @@ Every volume here is small (40 x 44 x 20): every frame is rendered in software.
 from __future__ import annotations
 
 import gzip
-import json
-from typing import Any
 
 import nibabel as nib
 import numpy as np

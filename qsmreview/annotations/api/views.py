@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -47,6 +47,7 @@ from qsmreview.annotations.services import (
     revision_create,
     revision_restore,
 )
+from qsmreview.api.downloads import JsonErrorsForDownloads, etag_matches, if_none_match_parameter
 from qsmreview.api.ids import IdFilter, max_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_role
@@ -365,20 +366,9 @@ class RevisionRestoreApi(_Api, APIView):
         return Response(s.RevisionOutputSerializer(restored).data, status=status.HTTP_201_CREATED)
 
 
-def _etag_matches(header: str | None, sha256: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    return sha256 in [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
-
 
 @extend_schema(tags=["revisions"])
-class RevisionMaskApi(_Api, APIView):
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        # A client asking for the mask (Accept: application/gzip) still gets JSON errors.
-        return super().perform_content_negotiation(request, force=True)
-
+class RevisionMaskApi(JsonErrorsForDownloads, _Api, APIView):
     @extend_schema(
         summary="Download the revision's mask (.nii.gz, uint8 on the T2* grid)",
         description=(
@@ -386,10 +376,7 @@ class RevisionMaskApi(_Api, APIView):
             "never change, so the response may be cached for a year."
         ),
         parameters=[
-            OpenApiParameter(
-                "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                description="an ETag from an earlier download",
-            )
+            if_none_match_parameter("3b0c…")
         ],
         responses={
             (200, "application/gzip"): OpenApiTypes.BINARY,
@@ -405,7 +392,7 @@ class RevisionMaskApi(_Api, APIView):
             "Cache-Control": MASK_CACHE_CONTROL,
             "Vary": "Authorization, Cookie",
         }
-        if _etag_matches(request.headers.get("If-None-Match"), revision.sha256):
+        if etag_matches(request.headers.get("If-None-Match"), revision.sha256):
             response: HttpResponse = HttpResponseNotModified()
         else:
             try:

@@ -26,6 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from qsmreview.api.downloads import JsonErrorsForDownloads, etag_matches, if_none_match_parameter
 from qsmreview.api.ids import MAX_ID, max_id, parse_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin, require_study_role
@@ -457,21 +458,9 @@ def volume_filename(series: Series) -> str:
     return "_".join(parts) + (".nii.gz" if series.file.name.lower().endswith(".gz") else ".nii")
 
 
-def _etag_matches(header: str | None, sha256: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    tags = [t.strip().removeprefix("W/").strip('"') for t in header.split(",")]
-    return sha256 in tags
-
 
 @extend_schema(tags=["series"])
-class SeriesVolumeApi(_Api, APIView):
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        # A client asking for the volume (Accept: application/gzip) still gets JSON errors.
-        return super().perform_content_negotiation(request, force=True)
-
+class SeriesVolumeApi(JsonErrorsForDownloads, _Api, APIView):
     @extend_schema(
         summary="Download the series' NIfTI file",
         description=(
@@ -479,13 +468,7 @@ class SeriesVolumeApi(_Api, APIView):
             "`If-None-Match` to get 304 without the body. Blinded series answer 404 to raters."
         ),
         parameters=[
-            OpenApiParameter(
-                "If-None-Match",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                required=False,
-                description='an ETag from an earlier download, e.g. "3b0c…"',
-            )
+            if_none_match_parameter("3b0c…")
         ],
         responses={
             (200, "application/gzip"): OpenApiTypes.BINARY,
@@ -511,7 +494,7 @@ class SeriesVolumeApi(_Api, APIView):
         }
         name = volume_filename(series)
         content_type = "application/gzip" if name.endswith(".gz") else "application/octet-stream"
-        if _etag_matches(request.headers.get("If-None-Match"), series.sha256):
+        if etag_matches(request.headers.get("If-None-Match"), series.sha256):
             response: HttpResponse = HttpResponseNotModified()
         elif body:
             try:
@@ -546,10 +529,7 @@ def display_filename(series: Series) -> str:
 
 
 @extend_schema(tags=["series"])
-class SeriesDisplayApi(_Api, APIView):
-    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
-        return super().perform_content_negotiation(request, force=True)
-
+class SeriesDisplayApi(JsonErrorsForDownloads, _Api, APIView):
     @extend_schema(
         summary="The series as a 3-D uint8 display volume for the viewer",
         description=(
@@ -565,13 +545,7 @@ class SeriesDisplayApi(_Api, APIView):
             "the series' own: 404 for what the caller may not see."
         ),
         parameters=[
-            OpenApiParameter(
-                "If-None-Match",
-                OpenApiTypes.STR,
-                OpenApiParameter.HEADER,
-                required=False,
-                description='an ETag from an earlier download, e.g. "display-v1-3b0c…"',
-            )
+            if_none_match_parameter("display-v1-3b0c…")
         ],
         responses={
             (200, "application/octet-stream"): OpenApiTypes.BINARY,
@@ -592,7 +566,7 @@ class SeriesDisplayApi(_Api, APIView):
         series = get_visible_or_404(_series_queryset(request), pk, "series")
         etag = display_etag(series)
         response: HttpResponse
-        if _etag_matches(request.headers.get("If-None-Match"), etag):
+        if etag_matches(request.headers.get("If-None-Match"), etag):
             response = HttpResponseNotModified()
         else:
             content = series_display_bytes(series) if body else b""

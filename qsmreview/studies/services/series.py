@@ -36,7 +36,7 @@ from qsmreview.studies.models import (
     Session,
     Space,
 )
-from qsmreview.studies.storage import nifti_suffix, sha256_of_path
+from qsmreview.studies.storage import nifti_suffix, sha256_of_path, storage_delete_quietly
 from qsmreview.studies.validators import validate_field_strength_t, validate_single_line
 from recon.geometry import b0_direction_from_affine, voxel_size_from_affine
 
@@ -206,19 +206,11 @@ def _store_and_create(
                 instance.derived_from.set(derived_from)
         return instance
     except IntegrityError as exc:
-        _delete_quietly(storage, stored_name)
+        storage_delete_quietly(storage, stored_name)
         raise Conflict("another version of this series was stored at the same time; retry") from exc
     except BaseException:
-        _delete_quietly(storage, stored_name)
+        storage_delete_quietly(storage, stored_name)
         raise
-
-
-def _delete_quietly(storage: Any, name: str | None) -> None:
-    if name:
-        try:
-            storage.delete(name)
-        except Exception:  # the original error matters more than a failed clean-up
-            pass
 
 
 def _who(actor: Actor) -> str:
