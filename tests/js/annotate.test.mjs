@@ -107,3 +107,21 @@ test("a merge and a split are flagged with the votes to choose from", () => {
   assert.deepEqual(r3.lesions.map((l) => [l.number, l.vote, l.pending?.kind ?? null]), [[1, "mixed", null], [2, "", "split"]]);
   assert.equal(r3.lesions[1].pending.options[0].number, 1);
 });
+
+test("a new lesion never takes a number an older revision of the case used (next_lesion_number)", async () => {
+  const { CaseEditor } = await import("../../frontend/static/qsmreview/annotate/editor.js");
+  // A 6 x 5 x 4 grid of 1 mm voxels at the origin; vox2mm is only needed for anchors.
+  const volume = {
+    dimsRAS: [3, 6, 5, 4],
+    matRAS: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1],
+    vox2mm: (ijk) => ijk,
+    mm2vox: (mm) => mm,
+  };
+  const { Grid } = await import("../../frontend/static/qsmreview/annotate/editor.js");
+  const editor = new CaseEditor(new Grid(volume), { minDiameterMm: 0, onChange: () => {}, firstNewNumber: 7 });
+  // The latest revision holds lesion 2 only; lesions 3..6 were drawn and deleted in older ones.
+  editor.reset(maskWith([[0, 0, 0]]), [{ number: 2, anchor_mm: [0, 0, 0], vote: "wm", confidence: 3, note: "" }]);
+  editor.setVoxels([at(4, 3, 2)]);
+  const numbers = editor.lesions().map((l) => l.number).sort((a, b) => a - b);
+  assert.deepEqual(numbers, [2, 7]);
+});

@@ -83,7 +83,7 @@ export async function createViewer(canvas, options = {}) {
     isColorbar: true,
     isRadiologicalConvention: false,
     multiplanarShowRender: SHOW_RENDER ? SHOW_RENDER.NEVER : 0,
-    loadingText: "loading…",
+    loadingText: "loading...",
     ...(options.niivueOptions || {}),
   });
   // Read by the guard scripts/vendor patches into NiiVue's refreshLayers (a stock NiiVue ignores it).

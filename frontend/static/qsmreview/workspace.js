@@ -559,6 +559,7 @@ async function main() {
   const grid = new Grid(state.panels.panels[0].viewer.volume);
   state.editor = new CaseEditor(grid, {
     minDiameterMm: Number(detail.min_lesion_diameter_mm ?? config.min_lesion_diameter_mm ?? 2),
+    firstNewNumber: Number(detail.next_lesion_number ?? 1),
     onChange: (change, source) => state.panels.applyChange(change, source),
     onEdited: edited,
   });

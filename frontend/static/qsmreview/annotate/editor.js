@@ -64,9 +64,13 @@ export class CaseEditor {
    * @param {(change: object, source: object|null) => void} options.onChange - after every edit:
    *   write ``change`` into every panel but ``source`` (the panel it was read from)
    * @param {() => void} [options.onEdited] - after every edit, once the lesions are recomputed
+   * @param {number} [options.firstNewNumber=1] - the number a new lesion gets at the least: the
+   *   case's ``next_lesion_number`` (1 + the largest number any of its revisions used), so that a
+   *   lesion deleted in an older revision never lends its number to a new one
    */
-  constructor(grid, { minDiameterMm, onChange, onEdited = () => {} }) {
+  constructor(grid, { minDiameterMm, onChange, onEdited = () => {}, firstNewNumber = 1 }) {
     this.grid = grid;
+    this.numberFloor = Math.max(1, Number(firstNewNumber) || 1);
     this.mask = new Uint8Array(grid.count);
     this.history = new EditHistory();
     this.minVolume = minimumVolume(minDiameterMm);
@@ -83,9 +87,13 @@ export class CaseEditor {
     this.history.clear();
     this.live = [];
     this.graveyard = new Map();
-    this.nextNumber = 1 + Math.max(0, ...lesions.map((l) => l.number || 0));
+    const floor = this.numberFloor;
+    this.nextNumber = Math.max(floor, 1 + Math.max(0, ...lesions.map((l) => l.number || 0)));
     this.recompute();
     this.adopt(lesions);
+    // Labelling before adopting handed out provisional numbers: start again after what is kept.
+    this.nextNumber = Math.max(floor, 1 + Math.max(0, ...this.live.map((l) => l.number)));
+    this.numberFloor = floor;
   }
 
   /** A panel's drawBitmap after a NiiVue tool ran on it: record the difference. */
@@ -247,6 +255,7 @@ export class CaseEditor {
     for (const number of used) this.graveyard.delete(number);
     const top = Math.max(0, ...serverLesions.map((s) => s.number || 0), ...this.live.map((l) => l.number));
     this.nextNumber = Math.max(this.nextNumber, top + 1);
+    this.numberFloor = Math.max(this.numberFloor, this.nextNumber);
     this.live.sort((a, b) => a.number - b.number);
   }
 
