@@ -1,5 +1,5 @@
-"""scripts/vendor's patch of NiiVue (the "gradient guard", issue 16): applied to the served module,
-and the script fails loudly when NiiVue's source no longer matches the patch.
+"""scripts/vendor's patches of NiiVue (the "gradient guard", issue 16, and "lazy shaders"): applied
+to the served module, and the script fails loudly when NiiVue's source no longer matches a patch.
 
 The fake-package tests copy the script into a temporary tree (it finds the package relative to
 its own location) with a small stand-in for NiiVue's dist/index.js.
@@ -18,6 +18,25 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVED = ROOT / "frontend" / "static" / "vendor" / "niivue" / "index.js"
 GUARD = "if (!this.qsmreviewSkipGradient) this.gradientTexture = gradientGL({"
 STOCK = "      this.volumeTexture = outTexture;\n      this.gradientTexture = gradientGL({\n"
+# class Shader's constructor in NiiVue 0.69.0's dist/index.js, as far as the patch matches it.
+SHADER_STOCK = (
+    "var Shader = class {\n"
+    "  constructor(gl, vertexSrc, fragmentSrc) {\n"
+    '    __publicField(this, "program");\n'
+    '    __publicField(this, "uniforms", {});\n'
+    '    __publicField(this, "isMatcap");\n'
+    '    __publicField(this, "isCrosscut");\n'
+    "    this.program = compileShader(gl, vertexSrc, fragmentSrc);\n"
+)
+SHADER_REST = (
+    "    this.uniforms.u = gl.getUniformLocation(this.program, \"u\");\n"
+    "  }\n"
+    "  use(gl) {\n"
+    "    gl.useProgram(this.program);\n"
+    "  }\n"
+    "};\n"
+)
+LAZY = "if (gl.canvas && gl.canvas.qsmreviewLazyShaders) {"
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is needed by scripts/vendor")
 
@@ -33,9 +52,19 @@ def test_the_served_niivue_carries_the_gradient_guard_exactly_once() -> None:
     assert "sourceMappingURL=" not in text
 
 
-def test_the_viewers_ask_for_the_guard() -> None:
+def test_the_served_niivue_carries_the_lazy_shader_patch_exactly_once() -> None:
+    if not SERVED.exists():
+        pytest.skip("NiiVue not vendored: scripts/test runs scripts/vendor")
+    text = SERVED.read_text()
+    assert text.count(LAZY) == 1
+    assert text.count("qsmreview patch (scripts/vendor): lazy shaders") == 1
+    assert SHADER_STOCK not in text
+
+
+def test_the_viewers_ask_for_the_guard_and_lazy_shaders() -> None:
     viewer = (ROOT / "frontend" / "static" / "qsmreview" / "viewer.js").read_text()
     assert "nv.qsmreviewSkipGradient = !options.gradient" in viewer
+    assert "canvas.qsmreviewLazyShaders = true" in viewer
 
 
 def _fake_tree(tmp_path: Path, body: str, version: str = "0.69.0") -> Path:
@@ -54,7 +83,8 @@ def _run(tree: Path) -> subprocess.CompletedProcess:
 
 @needs_node
 def test_it_patches_the_gradient_call(tmp_path: Path) -> None:
-    tree = _fake_tree(tmp_path, "refreshLayers() {\n    if (layer === 0) {\n" + STOCK + "        gl: this.gl\n      });\n    }\n}\nexport { x };\n")
+    body = "refreshLayers() {\n    if (layer === 0) {\n" + STOCK + "        gl: this.gl\n      });\n    }\n}\n"
+    tree = _fake_tree(tmp_path, body + SHADER_STOCK + SHADER_REST + "export { x };\n")
     result = _run(tree)
     assert result.returncode == 0, result.stderr
     out = (tree / "frontend" / "static" / "vendor" / "niivue" / "index.js").read_text()
@@ -65,6 +95,53 @@ def test_it_patches_the_gradient_call(tmp_path: Path) -> None:
         "if (!this.qsmreviewSkipGradient) ", ""
     )
     assert STOCK in unpatched
+
+
+def _shader_module(tmp_path: Path) -> Path:
+    """The patched Shader class as a runnable module, with a counting stand-in for compileShader."""
+    tree = _fake_tree(tmp_path, "      this.volumeTexture = outTexture;\n      this.gradientTexture = gradientGL({\n" + SHADER_STOCK + SHADER_REST)
+    result = _run(tree)
+    assert result.returncode == 0, result.stderr
+    out = (tree / "frontend" / "static" / "vendor" / "niivue" / "index.js").read_text()
+    shader = out[out.index("var Shader = class {") :]
+    prelude = (
+        "const __publicField = (o, k, v) => { o[k] = v; };\n"
+        "let compiled = 0;\n"
+        "const compileShader = () => ({ id: ++compiled });\n"
+    )
+    check = (
+        "const gl = (lazy) => ({ canvas: { qsmreviewLazyShaders: lazy }, getUniformLocation: () => 'loc', useProgram: () => {} });\n"
+        "const eager = new Shader(gl(false), 'v', 'f');\n"
+        "if (compiled !== 1 || eager.program.id !== 1 || eager.uniforms.u !== 'loc') throw new Error('eager');\n"
+        "const lazy = new Shader(gl(true), 'v', 'f');\n"
+        "if (compiled !== 1) throw new Error('compiled in the constructor');\n"
+        "lazy.use(gl(true));\n"
+        "if (compiled !== 2 || lazy.program.id !== 2 || lazy.uniforms.u !== 'loc') throw new Error('first use');\n"
+        "lazy.use(gl(true));\n"
+        "if (compiled !== 2) throw new Error('compiled twice');\n"
+        "const lazy2 = new Shader(gl(true), 'v', 'f');\n"
+        "if (lazy2.uniforms.u !== 'loc' || compiled !== 3) throw new Error('uniforms first');\n"
+    )
+    path = tmp_path / "shader_check.mjs"
+    path.write_text(prelude + shader + check)
+    return path
+
+
+@needs_node
+def test_lazy_shaders_compile_once_on_first_use_and_eagerly_unless_asked(tmp_path: Path) -> None:
+    path = _shader_module(tmp_path)
+    result = subprocess.run(["node", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+@needs_node
+@pytest.mark.parametrize("shader", ["", SHADER_STOCK + SHADER_STOCK], ids=["missing", "twice"])
+def test_the_lazy_shader_patch_fails_loudly_when_niivue_changed(tmp_path: Path, shader: str) -> None:
+    tree = _fake_tree(tmp_path, STOCK + shader)
+    result = _run(tree)
+    assert result.returncode != 0
+    assert "lazy-shader patch expects its source text exactly once" in result.stderr
+    assert not (tree / "frontend" / "static" / "vendor" / "niivue" / "index.js").exists()
 
 
 @needs_node

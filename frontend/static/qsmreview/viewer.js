@@ -72,6 +72,8 @@ function nextFrame() {
  *   and window change (needed only by a 3-D render tile, which no page here shows). Off, the
  *   vendored NiiVue skips it (a guard that scripts/vendor patches in): in software WebGL the
  *   pass costs ~3 s per 384 x 384 x 90 volume.
+ * @param {boolean} [options.lazyShaders=true] - compile NiiVue's shader programs on first use
+ *   (another scripts/vendor patch); false compiles all of them up front, as stock NiiVue does.
  * @returns {Promise<Viewer>}
  */
 export async function createViewer(canvas, options = {}) {
@@ -88,6 +90,10 @@ export async function createViewer(canvas, options = {}) {
   });
   // Read by the guard scripts/vendor patches into NiiVue's refreshLayers (a stock NiiVue ignores it).
   nv.qsmreviewSkipGradient = !options.gradient;
+  // Read by the lazy-shader patch in NiiVue's Shader (scripts/vendor): compile each of NiiVue's
+  // ~48 shader programs on its first use instead of all of them in attachToCanvas (a 2-D viewer
+  // uses about a quarter of them; in software WebGL every compiled program costs CPU time).
+  if (options.lazyShaders !== false) canvas.qsmreviewLazyShaders = true;
   await nv.attachToCanvas(canvas);
   nv.addColormap(QSM_COLORMAP, QSM_COLORMAP_LUT);
   if (options.sliceType) nv.setSliceType(SLICE_TYPES[options.sliceType] ?? SLICE_TYPE.AXIAL);
