@@ -125,3 +125,21 @@ test("a new lesion never takes a number an older revision of the case used (next
   const numbers = editor.lesions().map((l) => l.number).sort((a, b) => a - b);
   assert.deepEqual(numbers, [2, 7]);
 });
+
+test("a mask loaded without its lesion table keeps the numbers of the lesions it overlaps", async () => {
+  const { CaseEditor, Grid } = await import("../../frontend/static/qsmreview/annotate/editor.js");
+  const volume = {
+    dimsRAS: [3, 6, 5, 4],
+    matRAS: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1],
+    vox2mm: (ijk) => ijk,
+    mm2vox: (mm) => mm,
+  };
+  const editor = new CaseEditor(new Grid(volume), { minDiameterMm: 0, onChange: () => {}, firstNewNumber: 4 });
+  editor.reset(maskWith([[0, 0, 0], [5, 4, 3]]), [
+    { number: 1, anchor_mm: [0, 0, 0], vote: "wm", confidence: 2, note: "" },
+    { number: 3, anchor_mm: [5, 4, 3], vote: "mixed", confidence: 4, note: "" },
+  ]);
+  editor.reset(maskWith([[0, 0, 0], [0, 1, 0], [5, 4, 3], [3, 2, 1]]));
+  const shown = editor.lesions().map((l) => [l.number, l.vote]).sort((a, b) => a[0] - b[0]);
+  assert.deepEqual(shown, [[1, "wm"], [3, "mixed"], [4, ""]]);
+});

@@ -81,10 +81,18 @@ export class CaseEditor {
     this.nextNumber = 1;
   }
 
-  /** Take ``bitmap`` as the mask (a loaded revision); ``lesions`` its server table. */
+  /**
+   * Take ``bitmap`` as the mask (a loaded revision); ``lesions`` its server table. Without a
+   * table (bytes alone, e.g. a mask loaded from a file) the lesions shown so far keep their
+   * numbers and votes where they overlap, as after an edit.
+   */
   reset(bitmap, lesions = []) {
     this.mask.set(bitmap);
     this.history.clear();
+    if (!lesions.length && this.live.length) {
+      this.recompute();
+      return;
+    }
     this.live = [];
     this.graveyard = new Map();
     const floor = this.numberFloor;
