@@ -288,6 +288,16 @@ def start_server(env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]
 # vendored module with the guard removed (stock NiiVue's behaviour), for comparison.
 GRADIENT_GUARDED = "if (!this.qsmreviewSkipGradient) this.gradientTexture = gradientGL({"
 GRADIENT_STOCK = "this.gradientTexture = gradientGL({"
+# scripts/vendor's CPU colour-map patch builds the base volume's RGBA texture on the CPU when the
+# viewer sets nv.qsmreviewCpuColormap; --gpu-colormap makes that flag unsettable in the page (an
+# init script: a no-op setter on Object.prototype), so every volume takes NiiVue's own 90-pass
+# colour map, for back-to-back comparison. Not a route: Playwright's routing disables the HTTP
+# cache, which would make the opens re-download the volumes.
+GPU_COLORMAP_INIT = """
+Object.defineProperty(Object.prototype, "qsmreviewCpuColormap", {
+  get() { return false; }, set(_) {}, configurable: true,
+});
+"""
 
 _FETCH_DECODE_JS = """
 async (urls) => {
@@ -399,6 +409,7 @@ _TIMELINE_JS = """
     dom: nav.domContentLoadedEventEnd,
     niivue: end((e) => e.name.includes("/vendor/niivue/")),
     volumes: end((e) => e.name.includes("/display/")),
+    cpuColormaps: (window.qsmWorkspace?.panels?.panels || []).map((p) => p.viewer?.nv?.qsmreviewCpuColormapCount || 0),
   };
 }
 """
@@ -411,7 +422,8 @@ def _open_timed(page: Any, base: str, assignment: int) -> dict[str, Any]:
 
 
 def measure_browser(
-    base: str, case: dict[str, Any], *, runs: int, moves: int, with_gradient: bool, workspace: bool, profile: Path
+    base: str, case: dict[str, Any], *, runs: int, moves: int, with_gradient: bool, workspace: bool, profile: Path,
+    gpu_colormap: bool = False,
 ) -> dict[str, Any]:
     """Chromium figures. The browser has a profile on disk (``profile``), hence a disk cache as
     a rater's browser has (Playwright's default context keeps only a small in-memory cache, which
@@ -431,6 +443,8 @@ def measure_browser(
         )
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
+            if gpu_colormap:
+                persistent.add_init_script(GPU_COLORMAP_INIT)
             page = persistent.new_page()
             _login(page, base)
             niivue = page.evaluate(
@@ -494,7 +508,8 @@ def _fmt_ready(rows: list[dict[str, Any]]) -> str:
         t = r["timeline"]
         return (
             f"{r['pixels_s']:.1f} s [page {t['dom'] / 1000:.1f} s, NiiVue loaded {t['niivue'] / 1000:.1f} s, "
-            f"volumes fetched {t['volumes'] / 1000:.1f} s, data-ready {r['marker_s']:.1f} s]"
+            f"volumes fetched {t['volumes'] / 1000:.1f} s, data-ready {r['marker_s']:.1f} s, "
+            f"CPU colour maps {sum(1 for n in t.get('cpuColormaps', []) if n)}/{len(t.get('cpuColormaps', []))}]"
         )
     return "; ".join(one(r) for r in rows)
 
@@ -509,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-workspace", action="store_true", help="no workspace page: figures 1 and 4 only")
     parser.add_argument("--with-gradient", action="store_true",
                         help="also time the page with NiiVue's 3-D gradient pass back (stock NiiVue; for comparison)")
+    parser.add_argument("--gpu-colormap", action="store_true",
+                        help="NiiVue's own colour-map pass for every volume (the vendored CPU colour-map patch off)")
     args = parser.parse_args(argv)
     shape = matrix_size(args.size)
 
@@ -548,6 +565,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = measure_browser(
                     base, case, runs=args.runs, moves=args.moves, with_gradient=args.with_gradient,
                     workspace=not args.no_workspace, profile=workdir / "chromium-profile",
+                    gpu_colormap=args.gpu_colormap,
                 )
                 cold, warm = res["fetch_cold"], res["fetch_cached"]
                 each = ", ".join(f"{e['ms']:.0f}" for e in cold["each"])

@@ -1,4 +1,5 @@
-"""scripts/vendor's patches of NiiVue (the "gradient guard", issue 16, and "lazy shaders"): applied
+"""scripts/vendor's patches of NiiVue (the "gradient guard", issue 16, "lazy shaders" and "CPU colour
+map"): applied
 to the served module, and the script fails loudly when NiiVue's source no longer matches a patch.
 
 The fake-package tests copy the script into a temporary tree (it finds the package relative to
@@ -37,6 +38,15 @@ SHADER_REST = (
     "};\n"
 )
 LAZY = "if (gl.canvas && gl.canvas.qsmreviewLazyShaders) {"
+# The four places in refreshLayers() (NiiVue 0.69.0's dist/index.js) that the CPU colour-map patch
+# matches, in source order, each as far as the patch matches it.
+CPU_STOCK = (
+    "  refreshLayers(overlayItem, layer) {\n",
+    "    const fb = setupFramebuffer(this.gl);\n    this.gl.viewport(0, 0, this.back.dims[1], this.back.dims[2]);\n",
+    "    const { colormapLabelTexture } = setupColormapLabel({\n",
+    "    this.gl.deleteFramebuffer(fb);\n    if (layer === 0) {\n",
+)
+CPU_CALL = "this.qsmreviewCpuColormap === true && this.qsmreviewColormapOnCpu(overlayItem, hdr, img, outTexture)"
 
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is needed by scripts/vendor")
 
@@ -61,10 +71,35 @@ def test_the_served_niivue_carries_the_lazy_shader_patch_exactly_once() -> None:
     assert SHADER_STOCK not in text
 
 
-def test_the_viewers_ask_for_the_guard_and_lazy_shaders() -> None:
+def test_the_served_niivue_carries_the_cpu_colour_map_patch_exactly_once() -> None:
+    if not SERVED.exists():
+        pytest.skip("NiiVue not vendored: scripts/test runs scripts/vendor")
+    text = SERVED.read_text()
+    assert text.count(CPU_CALL) == 1
+    assert text.count("  qsmreviewColormapOnCpu(overlayItem, hdr, img, outTexture) {") == 1
+    assert text.count("qsmreviewGpuPass: {") == 1
+    assert text.count("} /* qsmreview patch: end of qsmreviewGpuPass */") == 1
+    assert text.count("var { colormapLabelTexture } = setupColormapLabel({") == 1
+    assert CPU_STOCK[2] not in text
+
+
+def test_the_viewers_ask_for_the_guard_lazy_shaders_and_cpu_colour_map() -> None:
     viewer = (ROOT / "frontend" / "static" / "qsmreview" / "viewer.js").read_text()
     assert "nv.qsmreviewSkipGradient = !options.gradient" in viewer
     assert "canvas.qsmreviewLazyShaders = true" in viewer
+    assert "if (options.cpuColormap !== false) nv.qsmreviewCpuColormap = true;" in viewer
+
+
+def _cpu_body(*, skip: int = -1, double: int = -1) -> str:
+    """A stand-in refreshLayers with the four places the CPU colour-map patch matches (one of them
+    left out or doubled on request)."""
+    parts = []
+    for i, stock in enumerate(CPU_STOCK):
+        if i != skip:
+            parts.append(stock)
+        if i == double:
+            parts.append(stock)
+    return "".join(parts)
 
 
 def _fake_tree(tmp_path: Path, body: str, version: str = "0.69.0") -> Path:
@@ -84,7 +119,7 @@ def _run(tree: Path) -> subprocess.CompletedProcess:
 @needs_node
 def test_it_patches_the_gradient_call(tmp_path: Path) -> None:
     body = "refreshLayers() {\n    if (layer === 0) {\n" + STOCK + "        gl: this.gl\n      });\n    }\n}\n"
-    tree = _fake_tree(tmp_path, body + SHADER_STOCK + SHADER_REST + "export { x };\n")
+    tree = _fake_tree(tmp_path, body + SHADER_STOCK + SHADER_REST + _cpu_body() + "export { x };\n")
     result = _run(tree)
     assert result.returncode == 0, result.stderr
     out = (tree / "frontend" / "static" / "vendor" / "niivue" / "index.js").read_text()
@@ -99,7 +134,9 @@ def test_it_patches_the_gradient_call(tmp_path: Path) -> None:
 
 def _shader_module(tmp_path: Path) -> Path:
     """The patched Shader class as a runnable module, with a counting stand-in for compileShader."""
-    tree = _fake_tree(tmp_path, "      this.volumeTexture = outTexture;\n      this.gradientTexture = gradientGL({\n" + SHADER_STOCK + SHADER_REST)
+    tree = _fake_tree(
+        tmp_path, _cpu_body() + "      this.volumeTexture = outTexture;\n      this.gradientTexture = gradientGL({\n" + SHADER_STOCK + SHADER_REST
+    )
     result = _run(tree)
     assert result.returncode == 0, result.stderr
     out = (tree / "frontend" / "static" / "vendor" / "niivue" / "index.js").read_text()
@@ -160,3 +197,28 @@ def test_it_refuses_another_niivue_version(tmp_path: Path) -> None:
     result = _run(tree)
     assert result.returncode != 0
     assert "NiiVue 0.70.0 installed" in result.stderr
+
+
+@needs_node
+def test_it_wraps_the_colour_map_pass_and_only_that(tmp_path: Path) -> None:
+    tree = _fake_tree(tmp_path, STOCK + SHADER_STOCK + SHADER_REST + _cpu_body())
+    result = _run(tree)
+    assert result.returncode == 0, result.stderr
+    out = (tree / "frontend" / "static" / "vendor" / "niivue" / "index.js").read_text()
+    assert out.count(CPU_CALL) == 1
+    # The stock pass sits inside the labelled block that the CPU path breaks out of, in order.
+    start = out.index("qsmreviewGpuPass: {")
+    assert start < out.index(CPU_STOCK[1]) < out.index("var { colormapLabelTexture }") < out.index("end of qsmreviewGpuPass")
+    assert out.index("  qsmreviewColormapOnCpu(") < out.index(CPU_STOCK[0]) < start
+
+
+@needs_node
+@pytest.mark.parametrize("which", range(4))
+@pytest.mark.parametrize("how", ["missing", "twice"])
+def test_the_cpu_colour_map_patch_fails_loudly_when_niivue_changed(tmp_path: Path, which: int, how: str) -> None:
+    body = _cpu_body(skip=which) if how == "missing" else _cpu_body(double=which)
+    tree = _fake_tree(tmp_path, STOCK + SHADER_STOCK + SHADER_REST + body)
+    result = _run(tree)
+    assert result.returncode != 0
+    assert "CPU colour-map patch expects its source text exactly once" in result.stderr
+    assert not (tree / "frontend" / "static" / "vendor" / "niivue" / "index.js").exists()

@@ -74,6 +74,9 @@ function nextFrame() {
  *   pass costs ~3 s per 384 x 384 x 90 volume.
  * @param {boolean} [options.lazyShaders=true] - compile NiiVue's shader programs on first use
  *   (another scripts/vendor patch); false compiles all of them up front, as stock NiiVue does.
+ * @param {boolean} [options.cpuColormap=true] - build the base volume's colour-mapped texture on
+ *   the CPU when NiiVue's pass can be reproduced exactly (uint8, plain map, opacity 1; a third
+ *   scripts/vendor patch); false keeps NiiVue's GPU pass for every volume.
  * @returns {Promise<Viewer>}
  */
 export async function createViewer(canvas, options = {}) {
@@ -94,6 +97,11 @@ export async function createViewer(canvas, options = {}) {
   // ~48 shader programs on its first use instead of all of them in attachToCanvas (a 2-D viewer
   // uses about a quarter of them; in software WebGL every compiled program costs CPU time).
   if (options.lazyShaders !== false) canvas.qsmreviewLazyShaders = true;
+  // Read by the CPU colour-map patch in NiiVue's refreshLayers (scripts/vendor): a uint8 base
+  // volume with a plain colour map gets its RGBA volume texture built on the CPU and uploaded once
+  // instead of NiiVue's 90 render passes (checked against them by tests/e2e/test_cpu_colormap.py);
+  // anything else takes NiiVue's own pass.
+  if (options.cpuColormap !== false) nv.qsmreviewCpuColormap = true;
   await nv.attachToCanvas(canvas);
   nv.addColormap(QSM_COLORMAP, QSM_COLORMAP_LUT);
   if (options.sliceType) nv.setSliceType(SLICE_TYPES[options.sliceType] ?? SLICE_TYPE.AXIAL);
