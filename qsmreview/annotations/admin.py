@@ -13,7 +13,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from qsmreview.annotations.models import Assignment, AssignmentEvent, Revision
-from qsmreview.studies.admin import StudyScopedAdmin, scoped_filter
+from qsmreview.studies.admin import ReadOnlyInline, StudyScopedAdmin, scoped_filter
 
 
 class ReadOnlyStudyScopedAdmin(StudyScopedAdmin):
@@ -32,23 +32,10 @@ class ReadOnlyStudyScopedAdmin(StudyScopedAdmin):
         return False
 
 
-class EventInline(admin.TabularInline):
+class EventInline(ReadOnlyInline):
     model = AssignmentEvent
-    extra = 0
     fields = ("created_at", "action", "by", "by_label", "reason")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return True  # the parent admin decided that the assignment may be seen
 
 
 @admin.register(Assignment)

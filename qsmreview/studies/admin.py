@@ -173,13 +173,11 @@ class ServiceAdmin(StudyScopedAdmin):
 # --- studies ---------------------------------------------------------------------------------
 
 
-class MembershipInline(admin.TabularInline):
-    """The study's members, read-only: members change on the Memberships page (the service)."""
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown under their parent, never added, changed or deleted there (writes go through
+    the services); seen whenever the parent admin lets its object be seen."""
 
-    model = Membership
     extra = 0
-    fields = ("user", "role", "created_at")
-    readonly_fields = ("user", "role", "created_at")
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -192,6 +190,14 @@ class MembershipInline(admin.TabularInline):
 
     def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return True
+
+
+class MembershipInline(ReadOnlyInline):
+    """The study's members, read-only: members change on the Memberships page (the service)."""
+
+    model = Membership
+    fields = ("user", "role", "created_at")
+    readonly_fields = ("user", "role", "created_at")
 
 
 class StudyForm(ServiceForm):
