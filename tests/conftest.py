@@ -8,5 +8,6 @@ pytest_plugins = [
     "tests.fixtures.worker",
     "tests.fixtures.browser",
     "tests.fixtures.cache",
+    "tests.fixtures.uploads",
 ]
 

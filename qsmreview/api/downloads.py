@@ -1,13 +1,22 @@
 """What every file download route shares: ETag matching, the If-None-Match parameter in the
-schema, and JSON errors whatever the client's ``Accept`` asks for."""
+schema, JSON errors whatever the client's ``Accept`` asks for, and the response for a stored
+file (304, the file, or 410 when storage lost it)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse, HttpResponse, HttpResponseNotModified
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
+
+from qsmreview.errors import Gone
+
+log = logging.getLogger(__name__)
 
 
 def etag_matches(header: str | None, tag: str) -> bool:
@@ -35,3 +44,55 @@ class JsonErrorsForDownloads:
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         return super().perform_content_negotiation(request, force=True)  # type: ignore[misc]
+
+
+def stored_file_response(
+    request: Request,
+    file: FieldFile,
+    *,
+    sha256: str,
+    filename: str,
+    cache_control: str,
+    missing: str,
+    body: bool = True,
+    size: int | None = None,
+    content_type: str | None = None,
+) -> HttpResponse:
+    """A stored file as a download: 304 when ``If-None-Match`` names its SHA-256, else the file.
+
+    Parameters
+    ----------
+    file : the model's stored file (a series' volume, a revision's mask, ...).
+    sha256 : its checksum, sent as the ``ETag``.
+    filename : the attachment's name; ``.gz`` names are sent as ``application/gzip``.
+    cache_control : the ``Cache-Control`` header.
+    missing : the message of the 410 answered when storage has lost the file.
+    body : False for a HEAD: the headers (``Content-Length`` from ``size``) without opening the file.
+
+    Raises
+    ------
+    Gone
+        The file cannot be opened (restored from an old backup, deleted by hand): said instead of
+        failing, and logged for the operators.
+    """
+    if content_type is None:
+        content_type = "application/gzip" if filename.endswith(".gz") else "application/octet-stream"
+    response: HttpResponse
+    if etag_matches(request.headers.get("If-None-Match"), sha256):
+        response = HttpResponseNotModified()
+    elif body:
+        try:
+            stream = file.open("rb")
+        except (FileNotFoundError, OSError) as exc:
+            log.error("stored file %s cannot be opened: %s", file.name, exc)
+            raise Gone(missing) from exc
+        response = FileResponse(stream, as_attachment=True, filename=filename, content_type=content_type)
+    else:
+        response = HttpResponse(content_type=content_type)
+        if size is not None:
+            response["Content-Length"] = str(size)
+        response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["ETag"] = f'"{sha256}"'
+    response["Cache-Control"] = cache_control
+    response["Vary"] = "Authorization, Cookie"
+    return response

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from qsmreview.annotations.services import assignment_create, revision_create
@@ -11,6 +10,7 @@ from qsmreview.studies.models import Membership
 from tests.annotations.conftest import mask_bytes
 from tests.api.world import make_series
 from tests.fixtures.cast import make_user
+from tests.fixtures.cast import page_client as client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -35,11 +35,6 @@ def neighbour_case(other_study, other_session, other_admin):
     revision_create(by=rater, assignment=case, mask_bytes=mask_bytes((1, 1, 1)), parent=None, lesions=[])
     return case
 
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize("model", MODELS)

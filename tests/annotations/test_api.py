@@ -12,6 +12,7 @@ from qsmreview.annotations.models import Assignment, Revision
 from qsmreview.annotations.services import RevisionConflict, assignment_create, assignment_submit, revision_create
 from tests.annotations.conftest import mask_bytes, world_mm
 from tests.api.world import as_bytes, client_for, make_series
+from tests.fixtures.uploads import csrf_browser
 
 pytestmark = pytest.mark.django_db
 
@@ -400,40 +401,11 @@ def test_a_submitted_case_is_read_only_for_its_rater(assignment, rater) -> None:
 # --- permission before body ----------------------------------------------------------------------
 
 BIG = 8 * 1024 * 1024
-CSRF = "k" * 32
-
-
-@pytest.fixture
-def written(monkeypatch, settings, tmp_path) -> list[int]:
-    """Bytes the upload handler writes to temporary files during the test."""
-    from qsmreview.studies.uploads import LimitedTemporaryFileUploadHandler
-
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
-    chunks: list[int] = []
-    original = LimitedTemporaryFileUploadHandler.receive_data_chunk
-
-    def counting(self, raw_data: bytes, start: int):
-        chunks.append(len(raw_data))
-        return original(self, raw_data, start)
-
-    monkeypatch.setattr(LimitedTemporaryFileUploadHandler, "receive_data_chunk", counting)
-    return chunks
-
-
-def browser_for(user):
-    from django.test import Client
-
-    client = Client(enforce_csrf_checks=True, HTTP_X_CSRFTOKEN=CSRF)
-    client.force_login(user)
-    client.cookies["csrftoken"] = CSRF
-    return client
-
-
 @pytest.mark.parametrize(("who", "code"), [("admin", 403), ("pi", 403), ("rater2", 404), ("outsider", 404)])
 @pytest.mark.parametrize("how", ["token", "browser"])
 def test_a_non_raters_upload_is_refused_before_the_mask_is_read(request, assignment, written, who, code, how) -> None:
     user = request.getfixturevalue(who)
-    client = client_for(user) if how == "token" else browser_for(user)
+    client = client_for(user) if how == "token" else csrf_browser(user)
     body = {"mask": SimpleUploadedFile("big.nii", b"\0" * BIG), "parent": "", "lesions": "[]"}
 
     response = client.post(f"/api/v1/assignments/{assignment.pk}/revisions/", body)
@@ -445,6 +417,6 @@ def test_a_non_raters_upload_is_refused_before_the_mask_is_read(request, assignm
 def test_the_rater_can_upload_from_the_browser(assignment, rater) -> None:
     body = {"mask": SimpleUploadedFile("m.nii.gz", mask_bytes((1, 1, 1))), "parent": "", "lesions": "[]"}
 
-    response = browser_for(rater).post(f"/api/v1/assignments/{assignment.pk}/revisions/", body)
+    response = csrf_browser(rater).post(f"/api/v1/assignments/{assignment.pk}/revisions/", body)
 
     assert response.status_code == 201, response.content[:300]

@@ -10,20 +10,13 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from qsmreview.annotations.models import Assignment, AssignmentStatus
 from qsmreview.annotations.templatetags.assignment_progress import ago, hours_minutes
 from qsmreview.studies.models import Session, Subject
+from tests.fixtures.cast import page_client as client_for
 from tests.web.test_pages import make_series
-
-
-def client_for(user) -> Client:
-    client = Client()
-    if user is not None:
-        client.force_login(user)
-    return client
 
 
 def main_html(html: str) -> str:

@@ -14,14 +14,10 @@ from django.test import Client
 
 from qsmreview.annotations.models import AssignmentStatus
 from tests.api.world import make_series
+from tests.fixtures.cast import page_client as client_for
 
 pytestmark = pytest.mark.django_db
 
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def config_of(response) -> dict:
@@ -70,7 +66,6 @@ def test_the_queue_lists_the_raters_own_cases_with_a_next_case_link(case, case2,
 
 def test_the_queue_says_why_a_case_cannot_be_rated_and_offers_no_next_case(session, rater, admin, media_root) -> None:
     from qsmreview.annotations.services import assignment_create
-
     from qsmreview.studies.models import Series
 
     make_series(session, "t2star_mag")

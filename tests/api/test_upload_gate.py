@@ -8,31 +8,12 @@ browser whose CSRF check parses the body inside authentication.
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from qsmreview.studies.models import Series
-from qsmreview.studies.uploads import LimitedTemporaryFileUploadHandler
 from tests.api.world import World, client_for, nifti_bytes, uploaded_file
+from tests.fixtures.uploads import csrf_browser
 
 BIG = 50 * 1024 * 1024
-CSRF = "k" * 32
-
-
-@pytest.fixture
-def written(monkeypatch, settings, tmp_path) -> list[int]:
-    """Bytes the upload handler writes to temporary files during the test (one entry per chunk)."""
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
-    chunks: list[int] = []
-    original = LimitedTemporaryFileUploadHandler.receive_data_chunk
-
-    def counting(self, raw_data: bytes, start: int):
-        chunks.append(len(raw_data))
-        return original(self, raw_data, start)
-
-    monkeypatch.setattr(LimitedTemporaryFileUploadHandler, "receive_data_chunk", counting)
-    return chunks
-
-
 def big_upload(session_id: int | None) -> dict:
     body = {"kind": "t2star_mag", "file": uploaded_file("big.nii", b"\0" * BIG)}
     if session_id is not None:
@@ -40,19 +21,11 @@ def big_upload(session_id: int | None) -> dict:
     return body
 
 
-def browser_for(user) -> Client:
-    """A signed-in browser that passes CSRF (cookie and header), as the pages' scripts do."""
-    client = Client(enforce_csrf_checks=True, HTTP_X_CSRFTOKEN=CSRF)
-    client.force_login(user)
-    client.cookies["csrftoken"] = CSRF
-    return client
-
-
 @pytest.mark.parametrize("role", ["rater", "pi", "outsider", "staff"])
 @pytest.mark.parametrize("how", ["token", "browser"])
 def test_it_refuses_a_non_admin_s_upload_before_reading_the_file(world: World, written, role, how):
     user = world.users[role]
-    client = client_for(user) if how == "token" else browser_for(user)
+    client = client_for(user) if how == "token" else csrf_browser(user)
 
     response = client.post("/api/v1/series/", big_upload(world.own.session.pk))
 
@@ -64,7 +37,7 @@ def test_it_refuses_a_non_admin_s_upload_before_reading_the_file(world: World, w
 @pytest.mark.parametrize("how", ["token", "browser"])
 def test_it_refuses_an_upload_to_another_study_named_in_the_url_before_reading_it(world: World, written, how):
     user = world.users["other_admin"]
-    client = client_for(user) if how == "token" else browser_for(user)
+    client = client_for(user) if how == "token" else csrf_browser(user)
 
     response = client.post(f"/api/v1/series/?session={world.own.session.pk}", big_upload(None))
 
@@ -94,7 +67,7 @@ def test_it_refuses_a_bad_session_in_the_url_before_reading_the_body(world: Worl
 @pytest.mark.parametrize("how", ["token", "browser"])
 def test_it_stores_an_admin_s_upload_wherever_the_session_is_named(world: World, how, where):
     admin, session = world.users["admin"], world.own.session
-    client = client_for(admin) if how == "token" else browser_for(admin)
+    client = client_for(admin) if how == "token" else csrf_browser(admin)
     body = {"kind": "t2star_mag", "label": "url", "file": uploaded_file("m.nii.gz", nifti_bytes(seed=3))}
     if where != "url":
         body = {"session": session.pk, **body}
@@ -148,7 +121,7 @@ def test_it_asks_for_a_session_when_neither_the_url_nor_the_form_names_one(world
 )
 def test_it_reads_no_file_sent_to_a_route_that_takes_none(world: World, written, method, url, how):
     user = world.users["rater"]
-    client = client_for(user) if how == "token" else browser_for(user)
+    client = client_for(user) if how == "token" else csrf_browser(user)
     body = {"code": "X", "file": uploaded_file("big.nii", b"\0" * BIG)}
     kwargs = {}
     if method == "patch":  # the test clients encode multipart for POST only
@@ -178,14 +151,14 @@ def test_the_admin_upload_page_reads_no_file_from_someone_who_may_not_upload(wor
     # A rater (no staff), and staff of no study: the admin refuses them, after Django has parsed
     # the body for the CSRF check; the file part is never read.
     for role in ("rater", "staff"):
-        response = browser_for(world.users[role]).post("/admin/studies/series/add/", big_upload(world.own.session.pk))
+        response = csrf_browser(world.users[role]).post("/admin/studies/series/add/", big_upload(world.own.session.pk))
         assert response.status_code in (302, 403), (role, response.status_code)
     assert sum(written) == 0
     assert not Series.objects.filter(original_filename="big.nii").exists()
 
 
 def test_no_other_page_reads_a_file(world: World, written):
-    admin = browser_for(world.users["admin"])
+    admin = csrf_browser(world.users["admin"])
     for url in (f"/studies/{world.own.study.pk}/processing/run/", "/jobs/selftest/", "/accounts/login/"):
         admin.post(url, big_upload(None))
     assert sum(written) == 0
@@ -198,7 +171,7 @@ def test_the_admin_upload_page_still_takes_an_admins_file(world: World, written,
     body = {"session": world.own.session.pk, "kind": "flair", "label": "gate",
             "file": uploaded_file("ok.nii.gz", nifti_bytes(seed=3))}
 
-    response = browser_for(admin).post("/admin/studies/series/add/", body)
+    response = csrf_browser(admin).post("/admin/studies/series/add/", body)
 
     assert response.status_code == 302, response.content[:500]
     assert sum(written) > 0

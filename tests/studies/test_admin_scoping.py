@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from qsmreview.jobs.models import Job
 from qsmreview.studies.models import Membership, Subject
 from tests.api.world import make_series
 from tests.fixtures.cast import make_user
+from tests.fixtures.cast import page_client as client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -42,11 +42,6 @@ def neighbour(other_study, other_session, other_admin, media_root):
     Job.objects.create(kind="selftest", study=other_study, session=other_session)
     return other_study
 
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize("url", CHANGELISTS)

@@ -7,17 +7,12 @@ as a nearby number.
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from qsmreview.jobs.models import Job
+from tests.fixtures.cast import page_client as client_for
 
 HUGE = "99999999999999999999"
 
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.mark.parametrize("value", [HUGE, str(2**63), "1.5", "1e20", "abc", "-1", "%s"])

@@ -10,16 +10,12 @@ from qsmreview.annotations.models import Assignment
 from qsmreview.jobs.models import Job, JobStatus
 from qsmreview.jobs.services import job_submit
 from qsmreview.studies.models import Series
+from tests.fixtures.cast import page_client as client_for
 
 SYSTEM = system("tests")
 
 IDENTITY = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
 
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def make_series(session, kind: str, *, blinded: bool, version: int = 1, current: bool = True, label: str = "") -> Series:

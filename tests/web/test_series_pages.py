@@ -5,17 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.test import Client
 
 from qsmreview.jobs.models import Job, JobStatus
 from qsmreview.studies.models import Series
+from tests.fixtures.cast import page_client as client_for
 from tests.web.test_pages import make_series
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def page_config(html: str, element_id: str) -> dict:

@@ -11,13 +11,12 @@ service and render with an output serializer.
 from __future__ import annotations
 
 import functools
-import logging
 from typing import Any
 
 import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
@@ -47,12 +46,12 @@ from qsmreview.annotations.services import (
     revision_create,
     revision_restore,
 )
-from qsmreview.api.downloads import JsonErrorsForDownloads, etag_matches, if_none_match_parameter
+from qsmreview.api.downloads import JsonErrorsForDownloads, if_none_match_parameter, stored_file_response
 from qsmreview.api.ids import IdFilter, max_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_role
 from qsmreview.api.upload_gate import set_upload_gate
-from qsmreview.errors import Gone, TooLarge, ValidationFailed
+from qsmreview.errors import TooLarge, ValidationFailed
 from qsmreview.studies.models import Membership, Role, Session, Study
 from qsmreview.studies.uploads import human_bytes
 
@@ -67,8 +66,6 @@ _ERRORS = {
 }
 _READ_ERRORS = {401: _ERRORS[401], 404: s.ErrorSerializer}
 _CONFLICT = {409: s.ErrorSerializer}
-
-log = logging.getLogger(__name__)
 
 
 class _Api:
@@ -387,26 +384,14 @@ class RevisionMaskApi(JsonErrorsForDownloads, _Api, APIView):
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         revision = _revision(request, pk)
-        headers = {
-            "ETag": f'"{revision.sha256}"',
-            "Cache-Control": MASK_CACHE_CONTROL,
-            "Vary": "Authorization, Cookie",
-        }
-        if etag_matches(request.headers.get("If-None-Match"), revision.sha256):
-            response: HttpResponse = HttpResponseNotModified()
-        else:
-            try:
-                stream = revision.file.open("rb")
-            except (FileNotFoundError, OSError) as exc:
-                log.error("revision %s: stored mask %s cannot be opened: %s", revision.pk, revision.file.name, exc)
-                raise Gone(
-                    f"the mask of revision {revision.pk} is missing from storage; ask the study's admins"
-                ) from exc
-            name = f"assignment-{revision.assignment_id}_r{revision.number}_mask.nii.gz"
-            response = FileResponse(stream, as_attachment=True, filename=name, content_type="application/gzip")
-        for key, value in headers.items():
-            response[key] = value
-        return response
+        return stored_file_response(
+            request,
+            revision.file,
+            sha256=revision.sha256,
+            filename=f"assignment-{revision.assignment_id}_r{revision.number}_mask.nii.gz",
+            cache_control=MASK_CACHE_CONTROL,
+            missing=f"the mask of revision {revision.pk} is missing from storage; ask the study's admins",
+        )
 
 
 # --- progress ----------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
-from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -26,12 +26,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from qsmreview.api.downloads import JsonErrorsForDownloads, etag_matches, if_none_match_parameter
+from qsmreview.api.downloads import JsonErrorsForDownloads, etag_matches, if_none_match_parameter, stored_file_response
 from qsmreview.api.ids import MAX_ID, max_id, parse_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin, require_study_role
 from qsmreview.api.upload_gate import set_upload_gate
-from qsmreview.errors import Forbidden, Gone, NotFound, ValidationFailed
+from qsmreview.errors import Forbidden, NotFound, ValidationFailed
 from qsmreview.studies.api import serializers as s
 from qsmreview.studies.api.filters import SeriesFilter, SessionFilter, StudyFilter, SubjectFilter
 from qsmreview.studies.models import Membership, Role, Series, Session, Study, Subject
@@ -487,34 +487,19 @@ class SeriesVolumeApi(JsonErrorsForDownloads, _Api, APIView):
 
     def _volume(self, request: Request, pk: int, *, body: bool) -> HttpResponse:
         series = get_visible_or_404(_series_queryset(request), pk, "series")
-        headers = {
-            "ETag": f'"{series.sha256}"',
-            "Cache-Control": f"private, max-age={VOLUME_MAX_AGE_S}",
-            "Vary": "Authorization, Cookie",
-        }
-        name = volume_filename(series)
-        content_type = "application/gzip" if name.endswith(".gz") else "application/octet-stream"
-        if etag_matches(request.headers.get("If-None-Match"), series.sha256):
-            response: HttpResponse = HttpResponseNotModified()
-        elif body:
-            try:
-                stream = series.file.open("rb")
-            except (FileNotFoundError, OSError) as exc:
-                # Storage lost the file (restored from an old backup, deleted by hand): say so
-                # instead of failing, and tell the operators.
-                log.error("series %s: stored file %s cannot be opened: %s", series.pk, series.file.name, exc)
-                raise Gone(
-                    f"the volume of series {series.pk} is missing from storage; "
-                    "ask the study's admins to restore it (or upload it again)"
-                ) from exc
-            response = FileResponse(stream, as_attachment=True, filename=name, content_type=content_type)
-        else:
-            response = HttpResponse(content_type=content_type)
-            response["Content-Length"] = str(series.size_bytes)
-            response["Content-Disposition"] = content_disposition_header(True, name)
-        for key, value in headers.items():
-            response[key] = value
-        return response
+        return stored_file_response(
+            request,
+            series.file,
+            sha256=series.sha256,
+            filename=volume_filename(series),
+            cache_control=f"private, max-age={VOLUME_MAX_AGE_S}",
+            missing=(
+                f"the volume of series {series.pk} is missing from storage; "
+                "ask the study's admins to restore it (or upload it again)"
+            ),
+            body=body,
+            size=series.size_bytes,
+        )
 
 
 #: The display volume changes only with its ETag, but the caller's right to see it can change
