@@ -8,10 +8,16 @@ single-echo, and MS002's T1 and FLAIR lie on their own oblique grid.
 
 from __future__ import annotations
 
+import gzip
+
+import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 from django.urls import reverse
 
+from qsmreview.annotations.models import Assignment
+from qsmreview.annotations.selectors import session_rateability
 from qsmreview.jobs.models import Job
 from qsmreview.processing.runners import load
 from qsmreview.processing.services import PROCESSING_KINDS
@@ -23,6 +29,12 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 #: A small grid that still holds the whole synthetic head (192 x 192 x 126 mm).
 GRID = {"shape": (64, 64, 28), "voxel_size": (3.0, 3.0, 4.5)}
 JOB_TIMEOUT = 300.0
+
+
+def load_mask(revision) -> tuple[np.ndarray, np.ndarray]:
+    with revision.file.open("rb") as fh:
+        image = nib.Nifti1Image.from_bytes(gzip.decompress(fh.read()))
+    return np.asanyarray(image.dataobj), image.affine
 
 
 def _run_from_page(client, study, kind: str) -> list[Job]:
@@ -55,6 +67,7 @@ def test_every_job_kind_succeeds_on_every_demo_session_from_the_page(
         for code, s in sessions.items()
     }
     assert sum(len(shape) == 4 for shape in echoes.values()) == 2, echoes
+    assert session_rateability(sessions["MS002"])[0] is False  # its T1 and FLAIR are native
 
     jobs = {kind: _run_from_page(client, study, kind) for kind in PROCESSING_KINDS}
 
@@ -67,6 +80,17 @@ def test_every_job_kind_succeeds_on_every_demo_session_from_the_page(
     for kind in ("t1_wmn", "t1_csfn", "flair"):
         moved = Series.objects.get(session=ms002, kind=kind, space="t2star", is_current=True)
         assert moved.shape == mag.shape[:3]
+
+    # Tried as a new user: after coregistration the raters could open MS002, and their marks sat
+    # on the lesions of every panel. Check it: rateable now, and the demo raters' submitted marks
+    # fall on FLAIR-bright voxels of the coregistered FLAIR (lesions are bright on FLAIR).
+    assert session_rateability(ms002) == (True, "")
+    flair, _ = load(Series.objects.get(session=ms002, kind="flair", space="t2star", is_current=True))
+    tissue_ms002, _ = load(Series.objects.get(session=ms002, kind="tissue", derived_by__isnull=True))
+    for case in Assignment.objects.filter(session=ms002):
+        marks, _ = load_mask(case.submitted_revision)
+        normal_wm = (tissue_ms002 == 3) & ~ndimage.binary_dilation(marks > 0, iterations=2)
+        assert np.median(flair[marks > 0]) > 1.5 * np.median(flair[normal_wm]), case.rater.username
 
     for code, session in sessions.items():
         brain = Series.objects.get(session=session, kind="brain_mask", is_current=True, derived_by__isnull=False)
