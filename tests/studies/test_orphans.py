@@ -103,3 +103,24 @@ def test_the_beat_task_sweeps_with_the_configured_grace(orphan: Path, settings) 
 def test_it_sweeps_an_empty_storage(media_root: Path) -> None:
     sweep = storage_sweep_orphans(grace=timedelta(0))
     assert sweep.orphans == [] and sweep.too_young == [] and sweep.referenced == 0
+
+
+def test_it_deletes_the_display_cache_of_a_deleted_series_and_keeps_a_live_ones(
+    session, nifti, media_root: Path, admin
+) -> None:
+    from qsmreview.studies.services.display import display_cache_name, series_display_bytes
+
+    kept = upload(session, nifti.magnitude(), admin)
+    gone = upload(session, nifti.phase(), admin)
+    for series in (kept, gone):
+        series_display_bytes(series)
+        age(media_root / display_cache_name(series), 2 * 3600)
+    gone_cache = display_cache_name(gone)
+    gone.file.delete(save=False)
+    gone.delete()
+
+    sweep = storage_sweep_orphans()
+
+    assert sweep.orphans == [gone_cache]
+    assert not (media_root / gone_cache).exists()
+    assert (media_root / display_cache_name(kept)).exists()

@@ -2,7 +2,9 @@
 
 Two kinds of files are stored before their row is committed: series
 (:mod:`qsmreview.studies.services.series`, under ``studies/``) and the masks of annotation
-revisions (:mod:`qsmreview.annotations.services`, under ``annotations/``).
+revisions (:mod:`qsmreview.annotations.services`, under ``annotations/``). A third is derived
+from a row and cached: the display volume of a series (:mod:`qsmreview.studies.services.display`,
+under ``display/``), which outlives its series when the series is deleted.
 The store-then-commit service removes the file itself when its own transaction fails. It cannot do
 so when an *enclosing* transaction rolls back afterwards, or when the process is killed between the
 two steps. Those files are invisible (every read goes through a row), but they take space. This
@@ -10,7 +12,8 @@ sweep finds them and deletes them.
 
 A file counts as an orphan only when no row of its kind (a
 :class:`~qsmreview.studies.models.Series` under ``studies/``, an annotation
-:class:`~qsmreview.annotations.models.Revision` under ``annotations/``) names it **and** it is older than a grace period (``QSMREVIEW_ORPHAN_GRACE_SECONDS``, default one hour). A
+:class:`~qsmreview.annotations.models.Revision` under ``annotations/``, a series whose display
+cache name it is under ``display/``) names it **and** it is older than a grace period (``QSMREVIEW_ORPHAN_GRACE_SECONDS``, default one hour). A
 file whose row is still being committed is seconds old, so it is never taken. The sweep works
 through Django's storage API (``listdir``, ``get_modified_time``, ``delete``), so it runs the same
 on local files and on S3.
@@ -56,8 +59,10 @@ def _walk(storage: Storage, path: str) -> Iterator[str]:
 
 
 def _swept() -> list[tuple[str, Storage, set[str]]]:
-    """(storage prefix, storage, file names its rows reference), per kind of stored file."""
+    """(storage prefix, storage, file names its rows reference), per kind of stored file; the
+    display caches come last (their names are derived, not stored: see :func:`storage_sweep_orphans`)."""
     from qsmreview.annotations.models import ANNOTATION_STORAGE_PREFIX, Revision
+    from qsmreview.studies.services.display import DISPLAY_STORAGE_PREFIX, display_cache_name
 
     return [
         (
@@ -69,6 +74,11 @@ def _swept() -> list[tuple[str, Storage, set[str]]]:
             ANNOTATION_STORAGE_PREFIX,
             Revision._meta.get_field("file").storage,
             set(Revision.objects.values_list("file", flat=True)),
+        ),
+        (
+            DISPLAY_STORAGE_PREFIX,
+            Series._meta.get_field("file").storage,  # where series_display_bytes caches
+            {display_cache_name(s) for s in Series.objects.only("sha256", "shape", "kind")},
         ),
     ]
 
@@ -91,7 +101,8 @@ def storage_sweep_orphans(*, grace: timedelta | None = None, dry_run: bool = Fal
     # Rows first, then files: a row committed after this read belongs to a file younger than grace.
     kinds = _swept()
     cutoff = timezone.now() - grace
-    result = OrphanSweep(referenced=sum(len(names) for _, _, names in kinds), deleted=not dry_run)
+    stored = kinds[:-1]  # the display caches' names are derived from rows, not stored in them
+    result = OrphanSweep(referenced=sum(len(names) for _, _, names in stored), deleted=not dry_run)
     for prefix, storage, referenced in kinds:
         for name in _walk(storage, prefix):
             if name in referenced:
