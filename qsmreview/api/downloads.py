@@ -96,3 +96,35 @@ def stored_file_response(
     response["Cache-Control"] = cache_control
     response["Vary"] = "Authorization, Cookie"
     return response
+
+
+try:  # ISA-L deflates a 384 x 384 x 90 uint8 volume in ~30 ms where zlib level 1 takes ~150 ms
+    from isal import igzip as _gzip
+
+    _GZIP_LEVEL = 2
+except ImportError:  # pragma: no cover - isal is a pinned dependency; zlib still works
+    import gzip as _gzip  # type: ignore[no-redef]
+
+    _GZIP_LEVEL = 1
+
+
+def accepts_gzip(request: Request) -> bool:
+    """Does the client accept a gzip ``Content-Encoding`` (browsers always do)?"""
+    for item in request.headers.get("Accept-Encoding", "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() in ("gzip", "x-gzip"):
+            return params.replace(" ", "").lower() not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def gzip_encoded(response: HttpResponse, content: bytes) -> HttpResponse:
+    """Send ``content`` gzip-encoded on the wire (the browser inflates it before any script sees
+    it), with the entity tag made weak as Django's GZipMiddleware does: the encoded bytes are a
+    different representation of the same entity."""
+    response.content = _gzip.compress(content, compresslevel=_GZIP_LEVEL)
+    response["Content-Encoding"] = "gzip"
+    response["Content-Length"] = str(len(response.content))
+    etag = response.get("ETag")
+    if etag and not etag.startswith("W/"):
+        response["ETag"] = f"W/{etag}"
+    return response

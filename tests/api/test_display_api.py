@@ -172,6 +172,31 @@ def test_it_answers_head_with_the_get_headers_without_computing(world: World, mo
     assert int(get["Content-Length"]) == len(as_bytes(get))
 
 
+def test_it_sends_the_volume_gzip_encoded_to_a_client_that_accepts_it(world: World):
+    mag = world.own.series["t2star_mag"]
+    client = world.client("rater")
+    plain = client.get(url(mag))
+
+    encoded = client.get(url(mag), HTTP_ACCEPT_ENCODING="gzip, deflate, br, zstd")
+
+    assert encoded["Content-Encoding"] == "gzip"
+    body = as_bytes(encoded)
+    assert int(encoded["Content-Length"]) == len(body) < len(as_bytes(plain))
+    assert gzip.decompress(body) == as_bytes(plain)
+    assert "Content-Encoding" not in plain
+    # One entity, two representations: the encoded one's tag is weak (as Django's GZipMiddleware
+    # makes it), and either form of the tag revalidates.
+    assert encoded["ETag"] == f'W/"display-v1-{mag.sha256}"'
+    assert "Accept-Encoding" in encoded["Vary"] and "Accept-Encoding" in plain["Vary"]
+    again = client.get(url(mag), HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=encoded["ETag"])
+    assert again.status_code == 304 and again["ETag"] == encoded["ETag"]
+    head = client.head(url(mag), HTTP_ACCEPT_ENCODING="gzip")
+    assert head.status_code == 200 and as_bytes(head) == b""
+    assert (head["Content-Encoding"], head["ETag"]) == ("gzip", encoded["ETag"])
+    refused = client.get(url(mag), HTTP_ACCEPT_ENCODING="gzip;q=0, identity")
+    assert "Content-Encoding" not in refused and as_bytes(refused) == as_bytes(plain)
+
+
 def test_it_computes_once_and_serves_the_cached_file(world: World, monkeypatch):
     mag = world.own.series["t2star_mag"]
     storage = mag.file.storage

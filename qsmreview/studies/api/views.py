@@ -26,7 +26,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from qsmreview.api.downloads import JsonErrorsForDownloads, etag_matches, if_none_match_parameter, stored_file_response
+from qsmreview.api.downloads import (
+    JsonErrorsForDownloads,
+    accepts_gzip,
+    etag_matches,
+    gzip_encoded,
+    if_none_match_parameter,
+    stored_file_response,
+)
 from qsmreview.api.ids import MAX_ID, max_id, parse_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin, require_study_role
@@ -524,8 +531,9 @@ class SeriesDisplayApi(JsonErrorsForDownloads, _Api, APIView):
             "non-zero voxels (widened to include 0). Whole-number images in 0-255 (masks, tissue "
             "classes) pass through unscaled. A multi-echo T2* magnitude is shown as the "
             "root-sum-of-squares over its echoes (another 4-D series as its first echo). "
-            "Computed on first use and cached. `ETag` is `display-v1-<sha256>`; send it in "
-            "`If-None-Match` for 304. `Cache-Control: private, no-cache`: revalidate on every use, "
+            "Computed on first use and cached. Sent gzip-encoded (`Content-Encoding: gzip`, the "
+            "ETag then weak) to clients whose `Accept-Encoding` allows it, as browsers' does. "
+            "`ETag` is `display-v1-<sha256>`; send it in `If-None-Match` for 304. `Cache-Control: private, no-cache`: revalidate on every use, "
             "so a series blinded or a session unassigned since stops being shown. Visibility is "
             "the series' own: 404 for what the caller may not see."
         ),
@@ -550,15 +558,27 @@ class SeriesDisplayApi(JsonErrorsForDownloads, _Api, APIView):
     def _display(self, request: Request, pk: int, *, body: bool) -> HttpResponse:
         series = get_visible_or_404(_series_queryset(request), pk, "series")
         etag = display_etag(series)
+        gzip = accepts_gzip(request)
         response: HttpResponse
         if etag_matches(request.headers.get("If-None-Match"), etag):
             response = HttpResponseNotModified()
         else:
-            content = series_display_bytes(series) if body else b""
-            response = HttpResponse(content, content_type="application/octet-stream")
+            response = HttpResponse(content_type="application/octet-stream")
             response["Content-Length"] = str(display_size(series))
             response["Content-Disposition"] = content_disposition_header(True, display_filename(series))
         response["ETag"] = f'"{etag}"'
         response["Cache-Control"] = DISPLAY_CACHE_CONTROL
-        response["Vary"] = "Authorization, Cookie"
+        response["Vary"] = "Authorization, Cookie, Accept-Encoding"
+        if response.status_code == 200:
+            content = series_display_bytes(series) if body else b""
+            if gzip and body:
+                gzip_encoded(response, content)
+            elif gzip:  # HEAD: the encoded length is known only by encoding
+                response["Content-Encoding"] = "gzip"
+                response["ETag"] = f'W/"{etag}"'
+                del response["Content-Length"]
+            else:
+                response.content = content
+        elif gzip:
+            response["ETag"] = f'W/"{etag}"'
         return response
