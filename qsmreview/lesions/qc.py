@@ -64,7 +64,7 @@ def vesselness(image: np.ndarray, voxel_size: Sequence[float], *, scales_mm: Seq
     Parameters
     ----------
     image : (X, Y, Z) float
-        QSM in ppm (bright = paramagnetic). Not modified.
+        QSM in ppm (bright = paramagnetic); non-finite values count as 0. Not modified.
     voxel_size : (3,) floats, mm.
     scales_mm : vessel radii sought, mm.
 
@@ -73,6 +73,7 @@ def vesselness(image: np.ndarray, voxel_size: Sequence[float], *, scales_mm: Seq
     (X, Y, Z) float32 in [0, 1].
     """
     img = np.asarray(image, dtype=np.float32)
+    img = np.where(np.isfinite(img), img, np.float32(0.0))  # (NaN outside a QSM mask)
     vs = np.asarray([float(v) for v in voxel_size])
     best = np.zeros(img.shape, dtype=np.float32)
     for s in scales_mm:
