@@ -89,6 +89,21 @@ def test_it_leaves_susceptibility_cells_empty_without_a_qsm(files: dict) -> None
     assert all(r["lesion_mean_ppm"] == "" and r["relative_susceptibility_ppm"] == "" for r in rows)
 
 
+def test_it_takes_the_majority_from_the_command_line(files: dict) -> None:
+    # With all three raters required, lesion 2 (drawn by A and B only) is rejected.
+    assert main([*argv(files), "--majority", "3", "--quiet"]) == 0
+
+    doc = json.loads((Path(files["out"]) / "lesions.json").read_text())
+    assert [c["status"] for c in doc["candidates"]] == ["lesion", "rejected"]
+    assert doc["params"]["majority"] == 3
+
+
+def test_it_refuses_a_majority_above_the_number_of_raters(files: dict, capsys) -> None:
+    assert main([*argv(files), "--majority", "4"]) == 2
+    assert "majority 4 is more than the 3 raters" in capsys.readouterr().err
+    assert not Path(files["out"]).exists()
+
+
 def bad_shape(f: dict) -> None:
     save(Path(f["masks"][1]), np.zeros((4, 4, 4), np.uint8))
 
