@@ -213,3 +213,27 @@ def test_it_recovers_the_sign_of_every_lesion_type_on_the_pipelines_qsm(phantom_
     assert np.mean(by_kind[("mixed", "wm")]) > 0.005 and np.mean(by_kind[("mixed", "cortical")]) < 0
     assert right >= len(rows) - 1 and len(rows) >= 14
     assert a.vessel_proposals is not None and a.vessel_proposals.dtype == bool
+
+
+def test_its_phantom_reference_rois_keep_every_rule(phantom_session) -> None:
+    from scipy import ndimage
+
+    p, masks, votes = phantom_session
+    a = analyse_session(masks, p.tissue, p.voxel_size, qsm_mask=p.brain_mask, propose_vessels=False)
+
+    marks = a.marked | (a.lesion_labels > 0)
+    near_marks = ndimage.distance_transform_edt(~marks) <= 2.0
+    assert not (a.reference_labels > 0)[near_marks].any()  # no lesion, mark or gap voxel
+    assert a.reference_labels[~p.brain_mask].max() == 0
+    for row in a.rows:
+        roi = a.reference_labels == row["reference_roi"]
+        code = 2 if row["portion"] == "cortical" else 3
+        assert (p.tissue[roi] == code).all()
+        assert set(np.argwhere(roi)[:, 2]) == {row["central_slice"]}
+        k = row["central_slice"]
+        section = a.lesion_labels[:, :, k] == row["lesion"]
+        assert ndimage.distance_transform_edt(~section)[roi[:, :, k]].max() <= 10.0
+        assert row["reference_n_voxels"] >= 20 or row["reference_flag"].startswith(("small", "empty"))
+        body = (a.lesion_labels == row["lesion"]) & (p.tissue == code)
+        areas = body.sum(axis=(0, 1))
+        assert areas[k] == areas.max()  # the portion's largest cross-section
