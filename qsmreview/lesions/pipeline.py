@@ -333,6 +333,8 @@ def analyse_session(
     p = params if params is not None else ConsensusParams()
     if not isinstance(p, ConsensusParams):
         raise LesionInputError(f"params must be ConsensusParams, got {type(p).__name__}")
+    if not isinstance(subject, str):
+        raise LesionInputError(f"subject must be text, got {type(subject).__name__}")
     _report(progress, 0.0, "validate inputs")
     binary = binary_masks(masks)
     raters = tuple(binary)

@@ -89,6 +89,19 @@ def test_it_leaves_susceptibility_cells_empty_without_a_qsm(files: dict) -> None
     assert all(r["lesion_mean_ppm"] == "" and r["relative_susceptibility_ppm"] == "" for r in rows)
 
 
+def test_it_replaces_the_files_of_an_existing_output_directory_and_leaves_no_temporary(files: dict) -> None:
+    out = Path(files["out"])
+    out.mkdir()
+    (out / "notes.txt").write_text("kept")
+    (out / "lesions.csv").write_text("old")
+
+    assert main([*argv(files), "--quiet"]) == 0
+
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUT_FILES, "notes.txt"])
+    assert (out / "lesions.csv").read_text().startswith("subject,lesion,")
+    assert not [p for p in files["dir"].iterdir() if p.name.startswith(".tmp-")]
+
+
 def test_it_takes_the_majority_from_the_command_line(files: dict) -> None:
     # With all three raters required, lesion 2 (drawn by A and B only) is rejected.
     assert main([*argv(files), "--majority", "3", "--quiet"]) == 0
