@@ -107,6 +107,11 @@ def _write_labels(path: Path, labels: np.ndarray, affine: np.ndarray) -> None:
 
 def load_labels(field: Any) -> np.ndarray:
     """A stored label map (a measurement set's file) as an int32 array."""
+    return load_labels_and_affine(field)[0]
+
+
+def load_labels_and_affine(field: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A stored label map as (int32 array, 4x4 affine)."""
     try:
         fh = field.open("rb")
     except (FileNotFoundError, OSError) as exc:
@@ -117,7 +122,8 @@ def load_labels(field: Any) -> np.ndarray:
 
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    return np.asarray(nib.Nifti1Image.from_bytes(raw).dataobj).astype(np.int32)
+    image = nib.Nifti1Image.from_bytes(raw)
+    return np.asarray(image.dataobj).astype(np.int32), np.asarray(image.affine, dtype=np.float64)
 
 
 def _store_set(
@@ -404,7 +410,7 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
     """
     base = _base_set(run)
     decisions = effective_decisions(run)
-    lesions = load_labels(base.lesion_labels)
+    lesions, affine = load_labels_and_affine(base.lesion_labels)
     reference = load_labels(base.reference_labels)
     changed = False
     for d in decisions:
@@ -432,7 +438,6 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
         row["rule_type"] = rule.get(row["lesion"], row.get("rule_type") or row["lesion_type"])
         row["excluded"] = row["lesion"] in excluded
         row["exclusion_reason"] = excluded.get(row["lesion"], "")
-    affine = _affine(run)
     stored: list[str] = []
     try:
         with transaction.atomic():
@@ -453,12 +458,6 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
     except BaseException:
         _delete(stored)
         raise
-
-
-def _affine(run: ConsensusRun) -> np.ndarray:
-    if run.tissue_series is not None:
-        return np.asarray(run.tissue_series.affine, dtype=np.float64)
-    return np.asarray(nib.Nifti1Image.from_bytes(b"").affine)  # pragma: no cover
 
 
 def _row_dict(row: LesionRow) -> dict[str, Any]:
@@ -623,6 +622,14 @@ def consensus_remove_voxels(
             raise ValidationFailed("each voxel is [i, j, k], three whole numbers", field="voxels")
         if shape is not None and not all(0 <= c < n for c, n in zip(v, shape)):
             raise ValidationFailed(f"voxel {v} is outside the {'x'.join(map(str, shape))} grid", field="voxels")
+    current = run.measurement_sets.filter(current=True).first() or _base_set(run)
+    labels = load_labels(current.lesion_labels if target == "lesion" else current.reference_labels)
+    idx = np.asarray(ijk, dtype=np.int64)
+    values = labels[idx[:, 0], idx[:, 1], idx[:, 2]]
+    hit = values == lesion if target == "lesion" else values != 0
+    if not hit.any():
+        where = f"lesion {lesion}" if target == "lesion" else "any reference ROI"
+        raise ValidationFailed(f"none of these voxels is in {where} now: nothing to remove", field="voxels")
     decision, _ = _decide(
         run,
         by,
