@@ -1,0 +1,189 @@
+"""Quality-control proposals, and the pure functions that apply a reviewer's QC edits.
+
+Proposals are only shown; nothing here changes a result until a person applies an edit:
+
+- **cut by the QSM mask**: the share of each lesion's voxels outside the eroded QSM mask
+  (:func:`mask_cut_fractions`); a lesion largely outside is measured on few voxels, near the
+  brain's edge where background removal errs;
+- **likely vessels**: voxels of bright tubes on the QSM map (veins are paramagnetic), found by a
+  multiscale Hessian vesselness (Frangi et al. 1998), computed near the lesions only, where a
+  vein would bias a lesion or reference mean (:func:`vessel_proposals`).
+
+Edits (:func:`exclude_lesions`, :func:`remove_voxels`) return new label maps; inputs are never
+modified. No Django, no file I/O.
+
+References
+----------
+Frangi AF, Niessen WJ, Vincken KL, Viergever MA. Multiscale vessel enhancement filtering.
+In: MICCAI 1998, LNCS 1496:130-137. doi:10.1007/BFb0056195
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from qsmreview.lesions.errors import LesionInputError
+
+#: Frangi's plate / blob sensitivities (alpha, beta) and the scales (mm) of the vessels sought.
+FRANGI_ALPHA = 0.5
+FRANGI_BETA = 0.5
+VESSEL_SCALES_MM = (0.5, 1.0, 1.5)
+#: Vesselness (0..1) above which a voxel is proposed as vessel.
+VESSEL_THRESHOLD = 0.5
+
+
+def mask_cut_fractions(lesion_labels: np.ndarray, qsm_mask: np.ndarray) -> dict[int, float]:
+    """Per lesion id, the share (0..1) of its voxels outside ``qsm_mask``."""
+    labels = np.asarray(lesion_labels)
+    out: dict[int, float] = {}
+    for lesion, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        inside = labels[box] == lesion
+        n = int(inside.sum())
+        out[lesion] = int((inside & ~np.asarray(qsm_mask[box], dtype=bool)).sum()) / n
+    return out
+
+
+def vesselness(image: np.ndarray, voxel_size: Sequence[float], *, scales_mm: Sequence[float] = VESSEL_SCALES_MM) -> np.ndarray:
+    """Frangi's vesselness of bright tubes, the maximum over ``scales_mm``.
+
+    At each scale s the Hessian of the image smoothed by a Gaussian of s mm (per-axis sigma in
+    voxels = s / voxel size) is scaled by s^2; with eigenvalues |l1| <= |l2| <= |l3|, a bright
+    tube has l2, l3 < 0 and l1 ~ 0, and
+
+        V = (1 - exp(-Ra^2 / 2a^2)) exp(-Rb^2 / 2b^2) (1 - exp(-S^2 / 2c^2)),
+
+    Ra = |l2| / |l3|, Rb = |l1| / sqrt(|l2 l3|), S = sqrt(l1^2 + l2^2 + l3^2), a = b = 0.5 and c
+    half the largest S at that scale (Frangi's choice). V = 0 where l2 > 0 or l3 > 0.
+
+    Parameters
+    ----------
+    image : (X, Y, Z) float
+        QSM in ppm (bright = paramagnetic). Not modified.
+    voxel_size : (3,) floats, mm.
+    scales_mm : vessel radii sought, mm.
+
+    Returns
+    -------
+    (X, Y, Z) float32 in [0, 1].
+    """
+    img = np.asarray(image, dtype=np.float32)
+    vs = np.asarray([float(v) for v in voxel_size])
+    best = np.zeros(img.shape, dtype=np.float32)
+    for s in scales_mm:
+        sigma = s / vs
+        h = np.empty(img.shape + (3, 3), dtype=np.float32)
+        for a in range(3):
+            for b in range(a, 3):
+                order = [0, 0, 0]
+                order[a] += 1
+                order[b] += 1
+                # Derivatives per voxel -> per mm, then scale-normalised by s^2.
+                d = ndimage.gaussian_filter(img, sigma, order=order, mode="nearest") * (s * s / (vs[a] * vs[b]))
+                h[..., a, b] = d
+                h[..., b, a] = d
+        lam = np.linalg.eigvalsh(h)
+        del h
+        order_abs = np.argsort(np.abs(lam), axis=-1)
+        lam = np.take_along_axis(lam, order_abs, axis=-1)
+        l1, l2, l3 = lam[..., 0], lam[..., 1], lam[..., 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ra = np.abs(l2) / np.abs(l3)
+            rb = np.abs(l1) / np.sqrt(np.abs(l2 * l3))
+        strength = np.sqrt((lam**2).sum(axis=-1))
+        c = 0.5 * float(strength.max()) if strength.size else 0.0
+        if c <= 0:
+            continue
+        v = (1 - np.exp(-(ra**2) / (2 * FRANGI_ALPHA**2))) * np.exp(-(rb**2) / (2 * FRANGI_BETA**2)) * (
+            1 - np.exp(-(strength**2) / (2 * c * c))
+        )
+        v = np.where((l2 < 0) & (l3 < 0) & np.isfinite(v), v, 0.0)
+        best = np.maximum(best, v.astype(np.float32))
+    return best
+
+
+def vessel_proposals(
+    qsm: np.ndarray,
+    lesion_labels: np.ndarray,
+    voxel_size: Sequence[float],
+    *,
+    qsm_mask: np.ndarray | None = None,
+    reach_vox: float = 10.0,
+    threshold: float = VESSEL_THRESHOLD,
+    scales_mm: Sequence[float] = VESSEL_SCALES_MM,
+) -> np.ndarray:
+    """Voxels proposed as vessel near the lesions (a proposal, never applied).
+
+    The vesselness (:func:`vesselness`) is computed in each lesion's box grown by ``reach_vox``
+    voxels in-plane (the reference ROIs' reach) and 3 smoothing widths more; voxels above
+    ``threshold`` inside that box (and the QSM mask) are proposed.
+
+    Returns
+    -------
+    (X, Y, Z) bool
+    """
+    img = np.asarray(qsm)
+    labels = np.asarray(lesion_labels)
+    vs = [float(v) for v in voxel_size]
+    out = np.zeros(img.shape, dtype=bool)
+    margin = [int(math.ceil(3 * max(scales_mm) / v)) for v in vs]
+    reach = int(math.ceil(reach_vox))
+    for box in ndimage.find_objects(labels):
+        if box is None:
+            continue
+        grow = [reach + margin[0], reach + margin[1], margin[2]]
+        outer = tuple(slice(max(b.start - g, 0), min(b.stop + g, n)) for b, g, n in zip(box, grow, img.shape))
+        inner = tuple(
+            slice(max(b.start - g, 0) - o.start, min(b.stop + g, n) - o.start)
+            for b, g, n, o in zip(box, [reach, reach, 0], img.shape, outer)
+        )
+        region = img[outer]
+        v = vesselness(region, vs, scales_mm=scales_mm)
+        hit = v[inner] > threshold
+        if qsm_mask is not None:
+            hit &= np.asarray(qsm_mask[outer], dtype=bool)[inner]
+        target = tuple(slice(o.start + i.start, o.start + i.stop) for o, i in zip(outer, inner))
+        out[target] |= hit
+    return out
+
+
+def exclude_lesions(labels: np.ndarray, lesions: Collection[int]) -> np.ndarray:
+    """A copy of a lesion label map without the given lesion ids (their voxels set to 0)."""
+    arr = np.asarray(labels)
+    ids = [int(k) for k in lesions]
+    out = arr.copy()
+    if ids:
+        out[np.isin(arr, ids)] = 0
+    return out
+
+
+def exclude_rois(reference_labels: np.ndarray, lesions: Collection[int]) -> np.ndarray:
+    """A copy of a reference label map without the ROIs of the given lesion ids."""
+    arr = np.asarray(reference_labels)
+    out = arr.copy()
+    ids = [int(k) for k in lesions]
+    if ids:
+        out[np.isin(arr // 10, ids) & (arr > 0)] = 0
+    return out
+
+
+def remove_voxels(labels: np.ndarray, voxels: np.ndarray) -> np.ndarray:
+    """A copy of a label map (lesions or reference ROIs) with ``voxels`` (bool, same shape) set to 0.
+
+    Raises
+    ------
+    LesionInputError
+        ``voxels`` has another shape.
+    """
+    arr = np.asarray(labels)
+    sel = np.asarray(voxels, dtype=bool)
+    if sel.shape != arr.shape:
+        raise LesionInputError(f"voxels to remove have shape {sel.shape}, the label map {arr.shape}")
+    out = arr.copy()
+    out[sel] = 0
+    return out
