@@ -131,7 +131,14 @@ def load_inputs(inputs: ConsensusInputs) -> Loaded:
     return Loaded(masks, votes, tissue, affine, voxel_size, qsm, qsm_mask)
 
 
-def analyse(loaded: Loaded, *, subject: str, params: Any, progress: Callable[[float, str], None] | None) -> Any:
+def analyse(
+    loaded: Loaded,
+    *,
+    subject: str,
+    params: Any,
+    progress: Callable[[float, str], None] | None,
+    propose_vessels: bool = True,
+) -> Any:
     """:func:`qsmreview.lesions.pipeline.analyse_session` on the loaded inputs."""
     from qsmreview.lesions.pipeline import analyse_session
 
@@ -144,6 +151,7 @@ def analyse(loaded: Loaded, *, subject: str, params: Any, progress: Callable[[fl
         votes=loaded.votes,
         subject=subject,
         params=params,
+        propose_vessels=propose_vessels,
         progress=progress,
     )
 

@@ -292,7 +292,7 @@ def consensus_run(
     report = progress or (lambda fraction, stage: None)
     report(0.02, "loading inputs")
     inputs = consensus_inputs(session)
-    params = params or ConsensusParams()
+    params = params or ConsensusParams(min_lesion_diameter_mm=float(session.subject.study.min_lesion_diameter_mm))
     record: dict[str, Any] = {
         "session": session,
         "job": job,
@@ -326,7 +326,7 @@ def consensus_run(
         raise ValidationFailed(f"{session}: {exc}") from exc
     report(0.92, "storing results")
     rows = [{**row, "rule_type": row.get("lesion_type", "")} for row in analysis.rows]
-    summary = compute.plain(analysis.summary()) if hasattr(analysis, "summary") else {}
+    summary = analysis.summary()
     stored: list[str] = []
     try:
         with transaction.atomic():
@@ -337,8 +337,10 @@ def consensus_run(
                 agreement=compute.plain(analysis.agreement),
                 summary={
                     "summary": summary,
-                    "timings_s": compute.plain(getattr(analysis, "timings", {})),
-                    "vessel_proposals": compute.plain(getattr(analysis, "vessel_proposals", [])),
+                    "timings_s": compute.plain(analysis.timings),
+                    "vessel_proposal_voxels": (
+                        None if analysis.vessel_proposals is None else int(np.count_nonzero(analysis.vessel_proposals))
+                    ),
                 },
                 current=True,
                 **record,
@@ -366,16 +368,17 @@ def consensus_run(
 
 def _candidate(run: ConsensusRun, index: int, data: dict[str, Any]) -> Candidate:
     plain = compute.plain(dict(data))
-    number = plain.pop("number", None) or plain.pop("candidate", None) or index
+    number = plain.pop("candidate", None) or index
     status = str(plain.pop("status", CandidateStatus.REJECTED))
     lesion = plain.pop("lesion", None)
+    voxels = plain.get("consensus_voxels") or plain.get("union_voxels") or 0
     return Candidate(
         run=run,
         number=int(number),
         status=status,
         raters=list(plain.pop("raters", []) or []),
         lesion=int(lesion) if isinstance(lesion, (int, float)) and lesion else None,
-        n_voxels=int(plain.pop("n_voxels", 0) or 0),
+        n_voxels=int(voxels),
         data=plain,
     )
 
@@ -404,9 +407,12 @@ def _lesion_ids(run: ConsensusRun) -> set[int]:
 def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor) -> MeasurementSet:
     """A new current measurement set: the run's first set with every effective decision applied.
 
-    Exclusions and class decisions change rows only; removed voxels (and adjudicated candidates)
-    change the label maps, which are then measured again by the core
-    (:func:`qsmreview.lesions.pipeline.remeasure`) on the run's own inputs.
+    Exclusions and class decisions change rows only (an excluded lesion stays in the table,
+    marked, and out of statistics; a decided class replaces the rule's in ``lesion_type``, the
+    portions and reference ROIs stay the rule's). Removed voxels change the label maps, which the
+    core measures again (:func:`qsmreview.lesions.pipeline.remeasure`) on the run's own inputs.
+    An adjudication is recorded and shown; the core counts only lesions with majority voxels, so
+    an included candidate is not measured.
     """
     base = _base_set(run)
     decisions = effective_decisions(run)
@@ -414,28 +420,26 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
     reference = load_labels(base.reference_labels)
     changed = False
     for d in decisions:
-        if d.kind == DecisionKind.REMOVE_VOXELS:
-            target = lesions if d.value.get("target") == "lesion" else reference
-            ijk = np.asarray(d.value.get("voxels") or [], dtype=np.int64).reshape(-1, 3)
-            if d.value.get("target") == "lesion":
-                hit = target[ijk[:, 0], ijk[:, 1], ijk[:, 2]] == d.lesion
-            else:
-                hit = target[ijk[:, 0], ijk[:, 1], ijk[:, 2]] != 0
-            target[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
-            changed = True
+        if d.kind != DecisionKind.REMOVE_VOXELS:
+            continue
+        ijk = np.asarray(d.value.get("voxels") or [], dtype=np.int64).reshape(-1, 3)
+        if d.value.get("target") == "lesion":
+            hit = lesions[ijk[:, 0], ijk[:, 1], ijk[:, 2]] == d.lesion
+            lesions[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
+        else:
+            hit = reference[ijk[:, 0], ijk[:, 1], ijk[:, 2]] != 0
+            reference[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
+        changed = True
     classes = {d.lesion: d.value["class"] for d in decisions if d.kind == DecisionKind.CLASS}
     excluded = {d.lesion: d.value["reason"] for d in decisions if d.kind == DecisionKind.EXCLUDE}
-    adjudicated = {d.candidate: bool(d.value.get("include")) for d in decisions if d.kind == DecisionKind.ADJUDICATE}
     rule = {r.lesion: r.rule_type for r in base.rows.all()}
-    if changed or any(adjudicated.values()):
-        rows = _remeasure(run, lesions, reference, classes, adjudicated)
+    if changed:
+        rows = _remeasure(run, lesions, reference)
     else:
         rows = [_row_dict(r) for r in base.rows.order_by("lesion", "portion")]
-        for row in rows:
-            if row["lesion"] in classes:
-                row["lesion_type"] = classes[row["lesion"]]
     for row in rows:
-        row["rule_type"] = rule.get(row["lesion"], row.get("rule_type") or row["lesion_type"])
+        row["rule_type"] = rule.get(row["lesion"], row["lesion_type"])
+        row["lesion_type"] = classes.get(row["lesion"], row["rule_type"])
         row["excluded"] = row["lesion"] in excluded
         row["exclusion_reason"] = excluded.get(row["lesion"], "")
     stored: list[str] = []
@@ -466,42 +470,48 @@ def _row_dict(row: LesionRow) -> dict[str, Any]:
     return data
 
 
-def _remeasure(
-    run: ConsensusRun,
-    lesions: np.ndarray,
-    reference: np.ndarray,
-    classes: dict[int, str],
-    adjudicated: dict[int, bool],
-) -> list[dict[str, Any]]:
+def _run_inputs(run: ConsensusRun) -> ConsensusInputs:
+    """The exact inputs a run recorded (immutable revisions and series), for measuring again."""
+    from qsmreview.annotations.models import Revision
+
+    by_id = {r.pk: r for r in Revision.objects.filter(pk__in=[x["revision"] for x in run.revisions])}
+    missing = [x["revision"] for x in run.revisions if x["revision"] not in by_id]
+    if missing or run.tissue_series is None or (run.qsm_sha256 and run.qsm_series is None):
+        raise Gone(f"an input of consensus run {run.pk} was deleted; compute a new consensus")
+    return ConsensusInputs(
+        revisions={x["rater"]: by_id[x["revision"]] for x in run.revisions},
+        tissue=run.tissue_series,
+        qsm=run.qsm_series,
+        brain_mask=run.brain_mask_series,
+        grid=run.tissue_series,
+    )
+
+
+def _remeasure(run: ConsensusRun, lesions: np.ndarray, reference: np.ndarray) -> list[dict[str, Any]]:
+    """Measure edited label maps again: the run's analysis is recomputed from its recorded inputs
+    and parameters (the same result, as inputs are immutable), then handed to the core's
+    :func:`~qsmreview.lesions.pipeline.remeasure` with the edited maps."""
+    from qsmreview.lesions.errors import LesionInputError
     from qsmreview.lesions.params import ConsensusParams
     from qsmreview.lesions.pipeline import remeasure
 
-    if run.tissue_series is None:
-        raise Gone(f"the tissue labels of consensus run {run.pk} were deleted; compute a new consensus")
-    tissue, _, voxel_size, qsm, qsm_mask = compute.load_series_inputs(
-        run.tissue_series, run.qsm_series, run.brain_mask_series
-    )
-    for number, include in adjudicated.items():
-        if not include:
-            continue
-        candidate = run.candidates.filter(number=number).first()
-        voxels = np.asarray((candidate.data if candidate else {}).get("voxels") or [], dtype=np.int64).reshape(-1, 3)
-        if voxels.size:
-            free = lesions[voxels[:, 0], voxels[:, 1], voxels[:, 2]] == 0
-            lesions[voxels[free, 0], voxels[free, 1], voxels[free, 2]] = int(lesions.max(initial=0)) + 1
-    params = {k: v for k, v in run.params.items() if k != "qsm_erosion_mm"}
-    result = remeasure(
-        lesions,
-        reference,
-        tissue,
-        voxel_size,
-        qsm=qsm,
-        qsm_mask=qsm_mask,
-        subject=run.session.subject.code,
-        params=ConsensusParams.from_dict(params),
-        classes=classes or None,
-    )
-    return [dict(r) for r in result]
+    loaded = compute.load_inputs(_run_inputs(run))
+    params = ConsensusParams.from_dict({k: v for k, v in run.params.items() if k != "qsm_erosion_mm"})
+    try:
+        analysis = compute.analyse(
+            loaded, subject=run.session.subject.code, params=params, progress=None, propose_vessels=False
+        )
+        result = remeasure(
+            analysis,
+            loaded.tissue,
+            qsm=loaded.qsm,
+            qsm_mask=loaded.qsm_mask,
+            lesion_labels=lesions,
+            reference_labels=reference,
+        )
+    except LesionInputError as exc:
+        raise ValidationFailed(str(exc)) from exc
+    return [dict(r) for r in result.rows]
 
 
 def _decide(run: ConsensusRun, by: Actor, **fields: Any) -> tuple[ConsensusDecision, MeasurementSet]:
