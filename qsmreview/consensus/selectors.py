@@ -130,3 +130,52 @@ def session_consensus(user: AnyUser, session: Session) -> SessionConsensus:
     rows = list(measurements.rows.order_by("lesion", "portion")) if measurements else []
     job = Job.objects.filter(session=session, kind="consensus").order_by("-created_at", "-pk").first()
     return SessionConsensus(session=session, run=run, measurements=measurements, rows=rows, runs=runs, latest_job=job)
+
+
+@dataclass
+class PooledPair:
+    """One rater pair's (or rater vs consensus) detection pooled over sessions."""
+
+    reference: str
+    tested: str
+    sessions: int = 0
+    n_reference: int = 0
+    n_tested: int = 0
+    detected: int = 0
+    tested_true: int = 0
+    dice: list[float] = field(default_factory=list)
+
+    @property
+    def sensitivity(self) -> float | None:
+        return self.detected / self.n_reference if self.n_reference else None
+
+    @property
+    def ppv(self) -> float | None:
+        return self.tested_true / self.n_tested if self.n_tested else None
+
+    @property
+    def f1(self) -> float | None:
+        s, p = self.sensitivity, self.ppv
+        return None if s is None or p is None or s + p == 0 else 2 * s * p / (s + p)
+
+    @property
+    def mean_dice(self) -> float | None:
+        return sum(self.dice) / len(self.dice) if self.dice else None
+
+
+def pooled_agreement(runs: list[ConsensusRun]) -> dict[str, list[PooledPair]]:
+    """Lesion detection pooled over sessions: counts summed per pair, then sensitivity, PPV and F1
+    of the sums (each lesion weighs the same, whichever session it is in); Dice averaged."""
+    pooled: dict[str, dict[tuple[str, str], PooledPair]] = {"pairs": {}, "vs_consensus": {}}
+    for run in runs:
+        for key in pooled:
+            for item in (run.agreement or {}).get(key, []):
+                pair = pooled[key].setdefault(
+                    (item["reference"], item["tested"]), PooledPair(item["reference"], item["tested"])
+                )
+                pair.sessions += 1
+                for count in ("n_reference", "n_tested", "detected", "tested_true"):
+                    setattr(pair, count, getattr(pair, count) + int(item.get(count) or 0))
+                if item.get("dice") is not None:
+                    pair.dice.append(float(item["dice"]))
+    return {key: sorted(pairs.values(), key=lambda p: (p.reference, p.tested)) for key, pairs in pooled.items()}

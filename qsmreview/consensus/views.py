@@ -132,7 +132,7 @@ def _context(request: HttpRequest, session: Session) -> dict[str, Any]:
         "in_effect": in_effect,
         "reverted": reverted,
         "exclusions": {d.lesion: d for d in decisions if d.kind == DecisionKind.EXCLUDE and d.pk in in_effect},
-        "agreement": flatten(data.run.agreement) if data.run else [],
+        "agreement": data.run.agreement if data.run else {},
         "params": flatten(data.run.params) if data.run else [],
         "can_manage": can_manage_study(request.user, session.subject.study),
         "lesion_types": LesionType.choices,
@@ -162,7 +162,13 @@ def study_consensus(request: HttpRequest, study_id: int) -> HttpResponse:
         study = selectors.study_for(request.user, study_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
-    runs = {r.session_id: r for r in selectors.current_runs(study)}
+    current = list(selectors.current_runs(study))
+    runs = {r.session_id: r for r in current}
     sessions = Session.objects.filter(subject__study=study).select_related("subject").order_by("subject__code", "label")
-    rows = [{"session": s, "run": runs.get(s.pk), "agreement": flatten(runs[s.pk].agreement) if s.pk in runs else []} for s in sessions]
-    return render(request, "consensus/study.html", {"study": study, "rows": rows})
+    rows = [{"session": s, "run": runs.get(s.pk)} for s in sessions]
+    params = current[0].agreement.get("parameters", {}) if current else {}
+    return render(
+        request,
+        "consensus/study.html",
+        {"study": study, "rows": rows, "pooled": selectors.pooled_agreement(current), "agreement_params": params},
+    )
