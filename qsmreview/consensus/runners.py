@@ -18,6 +18,7 @@ def run_consensus(job: Job, report: Report) -> dict[str, Any]:
         job=job,
         trigger=str(job.parameters.get("trigger", "")),
         progress=report,
+        force=bool(job.parameters.get("force", False)),
     )
     measurements = run.measurement_sets.get(current=True)
     return {

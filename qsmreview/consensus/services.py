@@ -228,7 +228,8 @@ def consensus_request(*, by: Actor, session: Session, trigger: str = "requested 
     inputs = consensus_inputs(session)
     return job_submit(
         kind=CONSENSUS_KIND,
-        parameters={"trigger": trigger[:200]},
+        # An admin's request computes again even on unchanged inputs; automatic triggers do not.
+        parameters={"trigger": trigger[:200], "force": not isinstance(by, SystemActor)},
         study=session.subject.study,
         session=session,
         by=by,
@@ -261,6 +262,21 @@ def consensus_after_input_change(*, session: Session, what: str) -> Any:
     return consensus_request_quietly(session=session, trigger=f"{what} changed")
 
 
+def up_to_date_run(session: Session, inputs: ConsensusInputs) -> ConsensusRun | None:
+    """The session's current run if it was computed from exactly these inputs, else None."""
+    run = ConsensusRun.objects.filter(session=session, current=True, status=RunStatus.SUCCEEDED).first()
+    if run is None:
+        return None
+    same = (
+        [(r["rater"], r["revision"]) for r in run.revisions]
+        == [(name, r.pk) for name, r in sorted(inputs.revisions.items())]
+        and run.tissue_series_id == inputs.tissue.pk
+        and run.qsm_series_id == (inputs.qsm.pk if inputs.qsm else None)
+        and run.brain_mask_series_id == (inputs.brain_mask.pk if inputs.brain_mask else None)
+    )
+    return run if same else None
+
+
 def consensus_run(
     *,
     by: Actor,
@@ -269,6 +285,7 @@ def consensus_run(
     trigger: str = "",
     params: Any = None,
     progress: Report | None = None,
+    force: bool = True,
 ) -> ConsensusRun:
     """Compute the session's consensus from its current inputs and store it as the current run.
 
@@ -276,6 +293,8 @@ def consensus_run(
     one) the current QSM with the brain mask eroded by 2.5 mm, calls
     :func:`qsmreview.lesions.pipeline.analyse_session`, and stores the label maps, candidates,
     agreement and lesion table atomically. The previous current run stays, no longer current.
+    Without ``force`` (automatic triggers), a current run computed from exactly these inputs is
+    returned as it is (e.g. the demo loader's, computed before the worker got the job).
 
     Raises
     ------
@@ -292,6 +311,11 @@ def consensus_run(
     report = progress or (lambda fraction, stage: None)
     report(0.02, "loading inputs")
     inputs = consensus_inputs(session)
+    if not force:
+        current = up_to_date_run(session, inputs)
+        if current is not None:  # e.g. the demo loader computed it before the worker got the job
+            report(0.99, f"consensus run {current.pk} is up to date")
+            return current
     params = params or ConsensusParams(min_lesion_diameter_mm=float(session.subject.study.min_lesion_diameter_mm))
     record: dict[str, Any] = {
         "session": session,
