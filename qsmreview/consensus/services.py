@@ -650,14 +650,14 @@ def consensus_remove_voxels(
         raise ValidationFailed("name at least one voxel", field="voxels")
     if len(ijk) > MAX_REMOVED_VOXELS:
         raise ValidationFailed(f"at most {MAX_REMOVED_VOXELS} voxels at once", field="voxels")
-    shape = run.tissue_series.shape[:3] if run.tissue_series is not None else None
+    current = run.measurement_sets.filter(current=True).first() or _base_set(run)
+    labels = load_labels(current.lesion_labels if target == "lesion" else current.reference_labels)
+    shape = labels.shape
     for v in ijk:
         if len(v) != 3 or not all(isinstance(c, int) and not isinstance(c, bool) for c in v):
             raise ValidationFailed("each voxel is [i, j, k], three whole numbers", field="voxels")
-        if shape is not None and not all(0 <= c < n for c, n in zip(v, shape)):
+        if not all(0 <= c < n for c, n in zip(v, shape)):
             raise ValidationFailed(f"voxel {v} is outside the {'x'.join(map(str, shape))} grid", field="voxels")
-    current = run.measurement_sets.filter(current=True).first() or _base_set(run)
-    labels = load_labels(current.lesion_labels if target == "lesion" else current.reference_labels)
     idx = np.asarray(ijk, dtype=np.int64)
     values = labels[idx[:, 0], idx[:, 1], idx[:, 2]]
     hit = values == lesion if target == "lesion" else values != 0

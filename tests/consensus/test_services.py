@@ -150,6 +150,13 @@ def test_it_refuses_a_consensus_without_tissue_labels(session, admin, rater, rat
     assert not Job.objects.filter(kind="consensus").exists()  # the last submission queued nothing either
 
 
+def test_it_refuses_a_consensus_when_the_tissue_labels_are_off_the_t2star_grid(rated):
+    store(rated.session, rated.admin, "t2star_mag", np.full((24, 24, 12), 100.0, np.float32))  # a new grid
+
+    with pytest.raises(ValidationFailed, match=f"the tissue labels \\(series {rated.tissue.pk}\\) is not on the session's T2\\* grid"):
+        consensus_request(by=rated.admin, session=rated.session)
+
+
 def test_it_refuses_a_pi_and_hides_the_consensus_from_raters(rated, pi, rater):
     with pytest.raises(Forbidden, match="only the study's admins can compute the consensus"):
         consensus_request(by=pi, session=rated.session)
