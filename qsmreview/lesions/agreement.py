@@ -47,9 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
-
-from qsmreview.lesions.components import CONNECTIVITY, STRUCTURE, nonzero_box
+from qsmreview.lesions.components import CONNECTIVITY, label_lesions, nonzero_box
 from qsmreview.lesions.params import ConsensusParams
 
 #: Class categories for Fleiss' kappa, in column order.
@@ -75,26 +73,35 @@ class Detection:
 
 
 def _components(mask: np.ndarray, min_voxels: float) -> tuple[np.ndarray, int]:
-    """6-connected components with more than ``min_voxels`` voxels, relabelled 1..n."""
-    labels, n = ndimage.label(mask, structure=STRUCTURE)
+    """6-connected components with more than ``min_voxels`` voxels, relabelled 1..n (int32)."""
+    labels, n = label_lesions(mask)
     if n == 0:
         return labels, 0
-    sizes = np.bincount(labels.ravel())
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
     keep = sizes > min_voxels
     keep[0] = False
+    if keep[1:].all():
+        return labels, n
     lut = np.zeros(n + 1, dtype=np.int32)
     lut[keep] = np.arange(1, int(keep.sum()) + 1)
     return lut[labels], int(keep.sum())
+
+
+def _table(ref: tuple[np.ndarray, int], test: tuple[np.ndarray, int]) -> np.ndarray:
+    (a, n_ref), (b, n_test) = ref, test
+    # Only voxels in either mask can fall outside cell [0, 0], which is what remains.
+    where = np.flatnonzero((a.ravel() > 0) | (b.ravel() > 0))
+    flat = a.ravel()[where].astype(np.int64) * (n_test + 1) + b.ravel()[where]
+    table = np.bincount(flat, minlength=(n_ref + 1) * (n_test + 1)).reshape(n_ref + 1, n_test + 1)
+    table[0, 0] = a.size - where.size
+    return table
 
 
 def overlap_table(reference: np.ndarray, tested: np.ndarray, *, min_voxels: float = 0.0) -> np.ndarray:
     """(n_ref + 1, n_test + 1) voxel counts: row 0 / column 0 are the background of each mask,
     cell [i, j] the voxels of reference lesion i in tested lesion j (components of more than
     ``min_voxels`` voxels, 6-connected)."""
-    ref, n_ref = _components(np.asarray(reference) != 0, min_voxels)
-    test, n_test = _components(np.asarray(tested) != 0, min_voxels)
-    flat = ref.ravel().astype(np.int64) * (n_test + 1) + test.ravel()
-    return np.bincount(flat, minlength=(n_ref + 1) * (n_test + 1)).reshape(n_ref + 1, n_test + 1)
+    return _table(_components(np.asarray(reference) != 0, min_voxels), _components(np.asarray(tested) != 0, min_voxels))
 
 
 def _detected(table: np.ndarray, alpha: float, beta: float, gamma: float) -> int:
@@ -138,8 +145,15 @@ def detection(
         ``agreement_min_volume_mm3``.
     """
     p = params or ConsensusParams()
-    min_voxels = p.agreement_min_volume_mm3 / float(np.prod([float(v) for v in voxel_size]))
-    table = overlap_table(reference, tested, min_voxels=min_voxels)
+    min_voxels = _min_voxels(voxel_size, p)
+    return _detection(overlap_table(reference, tested, min_voxels=min_voxels), p)
+
+
+def _min_voxels(voxel_size: Sequence[float], p: ConsensusParams) -> float:
+    return p.agreement_min_volume_mm3 / float(np.prod([float(v) for v in voxel_size]))
+
+
+def _detection(table: np.ndarray, p: ConsensusParams) -> Detection:
     n_ref, n_test = table.shape[0] - 1, table.shape[1] - 1
     detected = _detected(table, p.agreement_alpha, p.agreement_beta, p.agreement_gamma)
     tested_true = _detected(table.T, p.agreement_alpha, p.agreement_beta, p.agreement_gamma)
@@ -190,8 +204,10 @@ def fleiss_kappa_of_votes(votes: Mapping[Any, Mapping[str, str]], raters: Sequen
     return {"kappa": kappa, "n_lesions": len(rows), "n_raters": len(raters), "categories": list(CATEGORIES)}
 
 
-def _scores(reference: np.ndarray, tested: np.ndarray, voxel_size: Sequence[float], p: ConsensusParams) -> dict[str, Any]:
-    d = detection(reference, tested, voxel_size, params=p)
+def _scores(
+    reference: tuple[np.ndarray, int], tested: tuple[np.ndarray, int], dice_value: float | None, p: ConsensusParams
+) -> dict[str, Any]:
+    d = _detection(_table(reference, tested), p)
     return {
         "n_reference": d.n_reference,
         "n_tested": d.n_tested,
@@ -200,7 +216,7 @@ def _scores(reference: np.ndarray, tested: np.ndarray, voxel_size: Sequence[floa
         "sensitivity": d.sensitivity,
         "ppv": d.ppv,
         "f1": d.f1,
-        "dice": dice(reference, tested),
+        "dice": dice_value,
     }
 
 
@@ -239,11 +255,17 @@ def session_agreement(
     if box is not None:
         masks = {r: np.asarray(m)[box] for r, m in masks.items()}
         consensus = np.asarray(consensus)[box]
+    # Each mask labelled once; Dice on the whole masks (the size floor is for detection only).
+    floor = _min_voxels(voxel_size, p)
+    parts = {r: _components(np.asarray(m) != 0, floor) for r, m in masks.items()}
+    agreed = _components(np.asarray(consensus) != 0, floor)
     pairs = [
-        {"reference": a, "tested": b, **_scores(masks[a], masks[b], voxel_size, p)}
+        {"reference": a, "tested": b, **_scores(parts[a], parts[b], dice(masks[a], masks[b]), p)}
         for a, b in itertools.combinations(raters, 2)
     ]
-    vs_consensus = [{"reference": "consensus", "tested": r, **_scores(consensus, masks[r], voxel_size, p)} for r in raters]
+    vs_consensus = [
+        {"reference": "consensus", "tested": r, **_scores(agreed, parts[r], dice(consensus, masks[r]), p)} for r in raters
+    ]
     return {
         "parameters": {
             "alpha": p.agreement_alpha,

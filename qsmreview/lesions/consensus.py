@@ -211,7 +211,7 @@ def build_consensus(
     binary = binary_masks(masks)
     raters = tuple(binary)
     majority = p.majority_of(len(raters))
-    vs = _voxel_size(voxel_size)
+    vs = check_voxel_size(voxel_size)
     voxel_mm3 = float(np.prod(vs))
     min_volume = sphere_volume_mm3(p.min_lesion_diameter_mm)
 
@@ -264,7 +264,8 @@ def build_consensus(
     return Consensus(candidate_labels, lesion_labels, candidates, raters, majority)
 
 
-def _voxel_size(voxel_size: Sequence[float]) -> tuple[float, float, float]:
+def check_voxel_size(voxel_size: Sequence[float]) -> tuple[float, float, float]:
+    """Three positive finite voxel dimensions in mm, as floats; :class:`LesionInputError` otherwise."""
     try:
         vs = tuple(float(v) for v in voxel_size)
     except (TypeError, ValueError) as exc:

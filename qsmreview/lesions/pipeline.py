@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from qsmreview.lesions.agreement import session_agreement
 from qsmreview.lesions.classify import PORTION_TISSUE, LesionClass, check_tissue, classify_lesions
-from qsmreview.lesions.consensus import LESION, binary_masks, build_consensus, _voxel_size
+from qsmreview.lesions.consensus import LESION, binary_masks, build_consensus, check_voxel_size
 from qsmreview.lesions.errors import LesionInputError
 from qsmreview.lesions.measure import RoiStats, relative, roi_stats
 from qsmreview.lesions.params import ConsensusParams
@@ -333,11 +333,13 @@ def analyse_session(
     p = params if params is not None else ConsensusParams()
     if not isinstance(p, ConsensusParams):
         raise LesionInputError(f"params must be ConsensusParams, got {type(p).__name__}")
+    if not isinstance(subject, str):
+        raise LesionInputError(f"subject must be text, got {type(subject).__name__}")
     _report(progress, 0.0, "validate inputs")
     binary = binary_masks(masks)
     raters = tuple(binary)
     shape = next(iter(binary.values())).shape
-    vs = _voxel_size(voxel_size)
+    vs = check_voxel_size(voxel_size)
     t = check_tissue(tissue, shape)
     m = _check_mask(qsm_mask, shape, "QSM mask")
     chi = _check_qsm(qsm, shape, m)

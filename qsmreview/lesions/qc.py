@@ -64,7 +64,7 @@ def vesselness(image: np.ndarray, voxel_size: Sequence[float], *, scales_mm: Seq
     Parameters
     ----------
     image : (X, Y, Z) float
-        QSM in ppm (bright = paramagnetic). Not modified.
+        QSM in ppm (bright = paramagnetic); non-finite values count as 0. Not modified.
     voxel_size : (3,) floats, mm.
     scales_mm : vessel radii sought, mm.
 
@@ -73,21 +73,21 @@ def vesselness(image: np.ndarray, voxel_size: Sequence[float], *, scales_mm: Seq
     (X, Y, Z) float32 in [0, 1].
     """
     img = np.asarray(image, dtype=np.float32)
+    img = np.where(np.isfinite(img), img, np.float32(0.0))  # (NaN outside a QSM mask)
     vs = np.asarray([float(v) for v in voxel_size])
     best = np.zeros(img.shape, dtype=np.float32)
     for s in scales_mm:
         sigma = s / vs
-        h = np.empty(img.shape + (3, 3), dtype=np.float32)
+        h: dict[tuple[int, int], np.ndarray] = {}
         for a in range(3):
             for b in range(a, 3):
                 order = [0, 0, 0]
                 order[a] += 1
                 order[b] += 1
                 # Derivatives per voxel -> per mm, then scale-normalised by s^2.
-                d = ndimage.gaussian_filter(img, sigma, order=order, mode="nearest") * (s * s / (vs[a] * vs[b]))
-                h[..., a, b] = d
-                h[..., b, a] = d
-        lam = np.linalg.eigvalsh(h)
+                d = ndimage.gaussian_filter(img, sigma, order=order, mode="nearest")
+                h[a, b] = d.astype(np.float64) * (s * s / (vs[a] * vs[b]))
+        lam = _symmetric_eigenvalues(h)
         del h
         order_abs = np.argsort(np.abs(lam), axis=-1)
         lam = np.take_along_axis(lam, order_abs, axis=-1)
@@ -105,6 +105,24 @@ def vesselness(image: np.ndarray, voxel_size: Sequence[float], *, scales_mm: Seq
         v = np.where((l2 < 0) & (l3 < 0) & np.isfinite(v), v, 0.0)
         best = np.maximum(best, v.astype(np.float32))
     return best
+
+
+def _symmetric_eigenvalues(h: dict[tuple[int, int], np.ndarray]) -> np.ndarray:
+    """Eigenvalues (..., 3) of symmetric 3x3 matrices given by their upper triangle, in closed
+    form (the trigonometric solution of the characteristic cubic; Smith, Commun ACM 1961;4:168):
+    about ten times faster than a batched LAPACK call on the millions of small matrices here."""
+    a00, a01, a02, a11, a12, a22 = h[0, 0], h[0, 1], h[0, 2], h[1, 1], h[1, 2], h[2, 2]
+    q = (a00 + a11 + a22) / 3.0
+    b00, b11, b22 = a00 - q, a11 - q, a22 - q
+    p1 = a01 * a01 + a02 * a02 + a12 * a12
+    p = np.sqrt((b00 * b00 + b11 * b11 + b22 * b22 + 2.0 * p1) / 6.0)
+    det = b00 * (b11 * b22 - a12 * a12) - a01 * (a01 * b22 - a12 * a02) + a02 * (a01 * a12 - b11 * a02)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(p > 0, det / (2.0 * p**3), 0.0)
+    phi = np.arccos(np.clip(r, -1.0, 1.0)) / 3.0
+    e1 = q + 2.0 * p * np.cos(phi)
+    e3 = q + 2.0 * p * np.cos(phi + 2.0 * np.pi / 3.0)
+    return np.stack([e1, 3.0 * q - e1 - e3, e3], axis=-1)
 
 
 def vessel_proposals(

@@ -158,3 +158,16 @@ def test_it_flags_an_empty_reference() -> None:
     ref = rois(labels, tissue)
 
     assert ref.info[11]["n_voxels"] == 0 and ref.info[11]["flag"] == "empty"
+
+
+def test_it_falls_back_to_all_cortex_in_reach_and_flags_it_when_none_is_adjacent() -> None:
+    tissue = np.full(SHAPE, WM, np.uint8)
+    tissue[19:22, 19:22, :] = GM  # the lesion's own patch of cortex
+    tissue[28:31, 19:22, :] = GM  # cortex 7 voxels away, not connected to the lesion's ring
+    labels = np.zeros(SHAPE, np.int32)
+    labels[19:22, 19:22, 3] = 1
+
+    ref = rois(labels, tissue)
+
+    assert ref.info[12]["flag"] == "small,not_adjacent"
+    assert set(map(tuple, np.argwhere(ref.labels == 12)[:, :2])) == {(x, y) for x in range(28, 31) for y in range(19, 22)}
