@@ -202,11 +202,11 @@ class LesionRow(models.Model):
 
 
 class DecisionKind(models.TextChoices):
-    CLASS = "class", "Class decision"
-    ADJUDICATE = "adjudicate", "Adjudication"
-    EXCLUDE = "exclude", "Exclude lesion"
+    CLASS = "class", "Class"
+    ADJUDICATE = "adjudicate", "Adjudicate"
+    EXCLUDE = "exclude", "Exclude"
     REMOVE_VOXELS = "remove_voxels", "Remove voxels"
-    REVERT = "revert", "Revert an earlier decision"
+    REVERT = "revert", "Revert"
 
 
 class ExclusionReason(models.TextChoices):
