@@ -27,6 +27,7 @@ def test_an_admin_excludes_and_restores_a_lesion(logged_in_page, live_server, ru
     table = page.locator('[data-testid="lesion-table"]')
     expect(table.locator("tr[data-lesion]")).to_have_count(2)
     expect(table.locator('tr[data-lesion="1"]')).to_contain_text("0.0800")
+    page.screenshot(path=str(screens_dir / "consensus-session.png"), full_page=True)
 
     page.click('[data-testid="qc-link"]')
     row = page.locator('[data-testid="qc-table"] tr[data-lesion="2"]')
