@@ -9,6 +9,7 @@ failing on a worker.
 from __future__ import annotations
 
 import gzip
+import hashlib
 from dataclasses import dataclass
 
 import nibabel as nib
@@ -40,8 +41,6 @@ class ConsensusInputs:
         parts = [f"{name}:{r.pk}" for name, r in sorted(self.revisions.items())]
         parts += [f"tissue:{self.tissue.pk}", f"qsm:{self.qsm.pk if self.qsm else 0}"]
         parts.append(f"mask:{self.brain_mask.pk if self.brain_mask else 0}")
-        import hashlib
-
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 

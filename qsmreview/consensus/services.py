@@ -17,7 +17,7 @@ effective decision applied; a ``revert`` decision undoes an earlier one the same
 
 from __future__ import annotations
 
-import hashlib
+import gzip
 import tempfile
 import uuid
 from collections.abc import Callable, Sequence
@@ -53,7 +53,7 @@ from qsmreview.consensus.models import (
     MeasurementSet,
     RunStatus,
 )
-from qsmreview.errors import Conflict, DomainError, Gone, NotFound, ValidationFailed
+from qsmreview.errors import Conflict, Gone, NotFound, ValidationFailed
 from qsmreview.studies.models import Session
 from qsmreview.studies.storage import sha256_of_path, storage_delete_quietly
 
@@ -118,8 +118,6 @@ def load_labels_and_affine(field: Any) -> tuple[np.ndarray, np.ndarray]:
         raise Gone(f"the label map {field.name} is missing from storage") from exc
     with fh:
         raw = fh.read()
-    import gzip
-
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
     image = nib.Nifti1Image.from_bytes(raw)
@@ -707,16 +705,8 @@ def consensus_remeasure(*, by: Actor, run: ConsensusRun) -> MeasurementSet:
     return _recompute(run, None, by)
 
 
-def consensus_run_or_404(by: Actor, run_id: int) -> ConsensusRun:
-    run = consensus_runs_visible_to(by).filter(pk=run_id).select_related("session__subject__study").first()
-    if run is None:
-        raise NotFound("no such consensus run")
-    return run
-
-
 __all__ = [
     "CONSENSUS_KIND",
-    "DomainError",
     "consensus_adjudicate",
     "consensus_after_input_change",
     "consensus_after_submit",

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
-
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -322,5 +320,3 @@ class StudyAgreementApi(_Api, APIView):
         study = selectors.study_for(request.user, pk)
         return Response(s.AgreementOutputSerializer(selectors.current_runs(study), many=True).data)
 
-
-__all__: list[Any] = []
