@@ -10,8 +10,9 @@ Read rules (blinding is security):
 - a study's admin and PI see everything in that study, blinded series included;
 - a rater sees the study, only the sessions **assigned** to them (and those sessions' subjects),
   only the series of those sessions that are not blinded (never QSM or lesion masks by default),
-  only their own assignments and revisions, and no jobs (their outputs and parameters would
-  unblind); another rater's work does not exist for them (404, like anything else they may not see);
+  only their own assignments and revisions, no jobs (their outputs and parameters would
+  unblind) and no consensus results (they show every rater's marks); another rater's work does
+  not exist for them (404, like anything else they may not see);
 - anyone else sees nothing of the study: it answers 404, as if it did not exist.
 
 Write rules: a study's admins change it (members, subjects, sessions, series, jobs); staff and
@@ -254,6 +255,37 @@ def jobs_visible_to(user: AnyUser) -> QuerySet:
         return Job.objects.all()
     return Job.objects.filter(study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
 
+
+
+def sessions_with_consensus_visible_to(user: AnyUser) -> QuerySet[Session]:
+    """Sessions whose consensus, measurements, QC and agreement the user may read: every session
+    of the studies where they are admin or PI (superusers: all). Raters never see consensus (it
+    shows other raters' marks): for them it does not exist (404), even on their assigned sessions."""
+    if not user.is_authenticated:
+        return Session.objects.none()
+    if _is_super(user):
+        return Session.objects.all()
+    return Session.objects.filter(subject__study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
+
+
+def consensus_runs_visible_to(user: AnyUser) -> QuerySet:
+    """Consensus runs (with their candidates, measurements, decisions and label maps) the user may
+    read: those of :func:`sessions_with_consensus_visible_to`. Writes need an admin on top
+    (:func:`require_manage`)."""
+    from qsmreview.consensus.models import ConsensusRun
+
+    if not user.is_authenticated:
+        return ConsensusRun.objects.none()
+    if _is_super(user):
+        return ConsensusRun.objects.all()
+    return ConsensusRun.objects.filter(session__subject__study_id__in=_study_ids(user, (Role.ADMIN, Role.PI)))
+
+
+def consensus_decisions_visible_to(user: AnyUser) -> QuerySet:
+    """Decisions and QC actions of the consensus runs the user may read."""
+    from qsmreview.consensus.models import ConsensusDecision
+
+    return ConsensusDecision.objects.filter(run__in=consensus_runs_visible_to(user))
 
 # --- provenance ---------------------------------------------------------------------------------
 

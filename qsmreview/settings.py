@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "qsmreview.jobs",
     "qsmreview.processing",
     "qsmreview.annotations",
+    "qsmreview.consensus",
     "qsmreview.web",
 ]
 
@@ -271,6 +272,7 @@ SPECTACULAR_SETTINGS = {
         "SeriesKindEnum": "qsmreview.studies.models.SeriesKind",
         "ProcessingKindEnum": "qsmreview.processing.services.PROCESSING_KINDS",
         "AssignmentStatusEnum": "qsmreview.annotations.models.AssignmentStatus",
+        "LesionTypeEnum": "qsmreview.consensus.models.LesionType",
     },
 }
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/", include("qsmreview.api.urls")),
     path("", include("qsmreview.annotations.urls")),
     path("", include("qsmreview.processing.urls")),
+    path("", include("qsmreview.consensus.urls")),
     path("", include("qsmreview.annotations.assignment_urls")),
     path("", include("qsmreview.studies.urls")),
     path("", include("qsmreview.web.urls")),

@@ -317,6 +317,10 @@ def assignment_submit(*, by: Actor, assignment: Assignment, revision: Revision |
         row.submitted_at = timezone.now()
         row.save(update_fields=["status", "submitted_revision", "submitted_at"])
         _event(row, AssignmentAction.SUBMITTED, by, f"revision {revision.number}")
+        # The last assigned rater's submission queues the consensus (sent when this commits).
+        from qsmreview.consensus.services import consensus_after_submit
+
+        consensus_after_submit(session=row.session)
     _refresh_into(assignment, row)
     return assignment
 

@@ -11,4 +11,5 @@ urlpatterns = [
     path("v1/", include("qsmreview.jobs.api.urls")),
     path("v1/", include("qsmreview.processing.api.urls")),
     path("v1/", include("qsmreview.annotations.api.urls")),
+    path("v1/", include("qsmreview.consensus.api.urls")),
 ]

@@ -4,7 +4,8 @@ Everything is synthetic: the scans come from :func:`recon.phantom.make_phantom` 
 with known susceptibility and MS lesions), so the demo holds no patient data and its QSM is the
 ground truth. Every session is assigned to rater1..3, and MS001 and MS002 carry each rater's
 submitted annotation, drawn from the phantom's lesion truth with realistic disagreement
-(:mod:`qsmreview.annotations.demo`); MS003 is left to rate. Loading is idempotent: users, the
+(:mod:`qsmreview.annotations.demo`), with their consensus, reference ROIs and measurements on
+the demo's QSM (:mod:`qsmreview.consensus.demo`); MS003 is left to rate. Loading is idempotent: users, the
 study, subjects, sessions, series, assignments and annotations that exist are kept (passwords too,
 unless asked to reset them), missing ones are added.
 
@@ -143,6 +144,8 @@ class DemoResult:
     assignments_created: int = 0
     #: "MS001/rater2" for each rater annotation saved and submitted by this run.
     annotations_submitted: list[str] = field(default_factory=list)
+    #: Subject codes whose consensus this run computed.
+    consensus_computed: list[str] = field(default_factory=list)
 
     @property
     def created_anything(self) -> bool:
@@ -152,6 +155,7 @@ class DemoResult:
             or self.series_created
             or self.assignments_created
             or self.annotations_submitted
+            or self.consensus_computed
         )
 
 
@@ -481,6 +485,10 @@ def demo_load(
     )
     result.assignments_created = annotations.assignments_created
     result.annotations_submitted = annotations.submitted
+    # The rated sessions' consensus, at once: a new user sees the lesion table without a worker.
+    from qsmreview.consensus.demo import demo_consensus_ensure
+
+    result.consensus_computed = demo_consensus_ensure(study=study, progress=progress).computed
     return result
 
 

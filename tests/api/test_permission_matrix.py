@@ -44,6 +44,10 @@ def _series(kind: str) -> Callable[[World, Target], Any]:
 _mag, _qsm = _series("t2star_mag"), _series("qsm")
 
 
+def _run(w: World, t: Target) -> Any:
+    return w.side(t).consensus
+
+
 def bids_zip_body() -> bytes:
     """A BIDS dataset as a zip: one T2* magnitude of a new subject (the BIDS-import route)."""
     import io
@@ -123,6 +127,34 @@ ROUTES = {
         Route("processing.study_run", "post",
               lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/processing/",
               lambda w, t: {"kind": "brain_mask"}),
+        # consensus: the study's admins and PI read, admins write, raters and outsiders see nothing
+        Route("consensus.session_runs", "get", lambda w, t: f"/api/v1/sessions/{w.side(t).session.pk}/consensus/"),
+        # the world's session has no submitted annotations: an admin gets past access to the input check
+        Route("consensus.request", "post", lambda w, t: f"/api/v1/sessions/{w.side(t).session.pk}/consensus/",
+              lambda w, t: {}),
+        Route("consensus.study_agreement", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/agreement/"),
+        Route("consensus.retrieve", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/"),
+        Route("consensus.lesions", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/lesions/"),
+        Route("consensus.lesions_csv", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/lesions/csv/"),
+        Route("consensus.candidates", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/candidates/"),
+        Route("consensus.agreement", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/agreement/"),
+        Route("consensus.lesion_labels", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/lesion-labels/"),
+        Route("consensus.reference_labels", "get",
+              lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/reference-labels/"),
+        Route("consensus.decisions", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/decisions/"),
+        Route("consensus.class_decision", "post", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/class-decisions/",
+              lambda w, t: {"lesion": 2, "lesion_type": "cortical", "reason": "mostly cortex on FLAIR"}),
+        Route("consensus.adjudication", "post", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/adjudications/",
+              lambda w, t: {"candidate": 3, "include": False, "reason": "a vessel"}),
+        Route("consensus.exclusion", "post", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/exclusions/",
+              lambda w, t: {"lesion": 2, "reason_code": "artifact", "reason": "streaks"}),
+        # voxels outside every reference ROI: an admin gets past access to the voxel check
+        Route("consensus.voxel_removal", "post", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/voxel-removals/",
+              lambda w, t: {"target": "reference", "voxels": [[0, 0, 0]], "reason": "a vessel"}),
+        Route("consensus.remeasure", "post", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/remeasure/"),
+        Route("consensus.revert", "post",
+              lambda w, t: f"/api/v1/consensus-decisions/{w.side(t).decision.pk}/revert/",
+              lambda w, t: {"reason": "not a vein after all"}),
     ]
 }
 
@@ -165,6 +197,23 @@ job.submit                 401       404      404   403/404 403/404 201/404 404/
 processing.overview        401       404      404   404     200/404 200/404 404/200     200
 processing.session_run     401       404      404   403/404 403/404 201/404 404/201     201
 processing.study_run       401       404      404   404     403/404 201/404 404/201     201
+consensus.session_runs     401       404      404   404     200/404 200/404 404/200     200
+consensus.request          401       404      404   404     403/404 400/404 404/400     400
+consensus.study_agreement  401       404      404   404     200/404 200/404 404/200     200
+consensus.retrieve         401       404      404   404     200/404 200/404 404/200     200
+consensus.lesions          401       404      404   404     200/404 200/404 404/200     200
+consensus.lesions_csv      401       404      404   404     200/404 200/404 404/200     200
+consensus.candidates       401       404      404   404     200/404 200/404 404/200     200
+consensus.agreement        401       404      404   404     200/404 200/404 404/200     200
+consensus.lesion_labels    401       404      404   404     200/404 200/404 404/200     200
+consensus.reference_labels 401       404      404   404     200/404 200/404 404/200     200
+consensus.decisions        401       404      404   404     200/404 200/404 404/200     200
+consensus.class_decision   401       404      404   404     403/404 201/404 404/201     201
+consensus.adjudication     401       404      404   404     403/404 201/404 404/201     201
+consensus.exclusion        401       404      404   404     403/404 201/404 404/201     201
+consensus.voxel_removal    401       404      404   404     403/404 400/404 404/400     400
+consensus.remeasure        401       404      404   404     403/404 201/404 404/201     201
+consensus.revert           401       404      404   404     403/404 201/404 404/201     201
 """
 
 _OWN_SERIES = {"own:t2star_mag", "own:qsm", "own:lesion_mask"}
@@ -295,6 +344,32 @@ def test_it_covers_every_route_of_the_jobs_and_processing_apis():
         "api-session-processing": {"processing.session_run"},
     }
     assert {p.name for p in [*jobs, *processing]} == set(covered)
+    for rows in covered.values():
+        assert rows <= set(ROUTES) | set(LIST_MATRIX)
+
+
+def test_it_covers_every_route_of_the_consensus_api():
+    from qsmreview.consensus.api.urls import urlpatterns
+
+    covered = {
+        "api-session-consensus": {"consensus.session_runs", "consensus.request"},
+        "api-study-agreement": {"consensus.study_agreement"},
+        "api-consensus-detail": {"consensus.retrieve"},
+        "api-consensus-lesions": {"consensus.lesions"},
+        "api-consensus-lesions-csv": {"consensus.lesions_csv"},
+        "api-consensus-candidates": {"consensus.candidates"},
+        "api-consensus-agreement": {"consensus.agreement"},
+        "api-consensus-lesion-labels": {"consensus.lesion_labels"},
+        "api-consensus-reference-labels": {"consensus.reference_labels"},
+        "api-consensus-decisions": {"consensus.decisions"},
+        "api-consensus-class-decision": {"consensus.class_decision"},
+        "api-consensus-adjudication": {"consensus.adjudication"},
+        "api-consensus-exclusion": {"consensus.exclusion"},
+        "api-consensus-voxel-removal": {"consensus.voxel_removal"},
+        "api-consensus-remeasure": {"consensus.remeasure"},
+        "api-consensus-revert": {"consensus.revert"},
+    }
+    assert {p.name for p in urlpatterns} == set(covered)
     for rows in covered.values():
         assert rows <= set(ROUTES) | set(LIST_MATRIX)
 

@@ -85,6 +85,9 @@ class Side:
     member: object
     #: "queued" (to cancel) and "failed" (to retry) jobs of this study's session
     jobs: dict[str, Job] = field(default_factory=dict)
+    #: the session's current consensus run (tests.consensus.factories) and a decision on it
+    consensus: object = None
+    decision: object = None
 
 
 @dataclass
@@ -128,7 +131,14 @@ def build_side(name: str, study: Study, session: Session, member, uploader) -> S
         )
         for status in ("queued", "failed")
     }
-    return Side(name, study, session.subject, session, series, member, jobs)
+    from qsmreview.consensus.models import ConsensusDecision
+    from tests.consensus.factories import make_consensus_run
+
+    run = make_consensus_run(session)
+    decision = ConsensusDecision.objects.create(
+        run=run, kind="exclude", lesion=1, value={"reason": "vessel"}, reason="a vein", by=uploader
+    )
+    return Side(name, study, session.subject, session, series, member, jobs, run, decision)
 
 
 def build_world(*, users: dict[str, object], own: Side, other: Side) -> World:
@@ -146,6 +156,7 @@ def build_world(*, users: dict[str, object], own: Side, other: Side) -> World:
 
 def db_fingerprint() -> tuple:
     """Everything a refused write must leave unchanged."""
+    from qsmreview.consensus.models import ConsensusDecision, MeasurementSet
     from qsmreview.studies.models import Membership
 
     return (
@@ -155,6 +166,8 @@ def db_fingerprint() -> tuple:
         list(Session.objects.order_by("pk").values()),
         list(Series.objects.order_by("pk").values()),
         list(Job.objects.order_by("pk").values()),
+        list(ConsensusDecision.objects.order_by("pk").values()),
+        list(MeasurementSet.objects.order_by("pk").values("pk", "current")),
     )
 
 

@@ -119,3 +119,20 @@ def test_every_job_kind_succeeds_on_every_demo_session_from_the_page(
         wm = inside & (tissue == 3)
         nuclei = inside & (truth > np.percentile(truth[inside], 97))
         assert chi[nuclei].mean() - chi[wm].mean() > 0, code
+
+    # The demo's consensus followed every change of its inputs on the worker: the brain mask,
+    # tissue and QSM jobs each queued a new consensus of the rated sessions, none failed, and each
+    # rated session's current run is made from the jobs' outputs.
+    from qsmreview.consensus.models import ConsensusRun
+    from tests.fixtures.worker import wait_for
+
+    def consensus_done() -> list[Job] | None:
+        jobs = list(Job.objects.filter(study=study, kind="consensus"))
+        return jobs if jobs and not any(j.is_active for j in jobs) else None
+
+    done = wait_for(consensus_done, timeout=JOB_TIMEOUT, interval=0.5, what="consensus jobs to finish")
+    assert not [(j.session.subject.code, j.error) for j in done if j.status != "succeeded"]
+    for code in ("MS001", "MS002"):
+        run = ConsensusRun.objects.get(session=sessions[code], current=True)
+        assert run.tissue_series.derived_by_id and run.brain_mask_series.derived_by_id, code
+        assert run.qsm_series.derived_by_id and run.measurement_sets.get(current=True).rows.exists(), code

@@ -29,6 +29,10 @@ series_view_blinded  302       404      404     200/404 200/404 404/200     200
 series_view_missing  302       404      404     404     404     404         404
 upload               302       404      404     404     200/404 404/200     200
 assignments          302       404      404     200/404 200/404 404/200     200
+consensus            302       404      404     200/404 200/404 404/200     200
+consensus_no_run     302       404      404     200/404 200/404 404/200     200
+consensus_qc         302       404      404     200/404 200/404 404/200     200
+study_consensus      302       404      404     200/404 200/404 404/200     200
 """
 
 
@@ -37,6 +41,9 @@ class Side:
     study_id: int
     magnitude: Series
     qsm: Series
+    session_id: int = 0
+    #: a session of the study with no consensus run
+    bare_session_id: int = 0
 
 
 @dataclass
@@ -53,6 +60,10 @@ PAGES: dict[str, Callable[[Side], str]] = {
     "series_view_missing": lambda s: "/series/999999/view/",
     "upload": lambda s: f"/studies/{s.study_id}/upload/",
     "assignments": lambda s: f"/studies/{s.study_id}/assignments/",
+    "consensus": lambda s: f"/sessions/{s.session_id}/consensus/",
+    "consensus_no_run": lambda s: f"/sessions/{s.bare_session_id}/consensus/",
+    "consensus_qc": lambda s: f"/sessions/{s.session_id}/consensus/qc/",
+    "study_consensus": lambda s: f"/studies/{s.study_id}/consensus/",
 }
 
 
@@ -75,11 +86,18 @@ CASES = _cases()
 @pytest.fixture
 def world(study, other_study, session, other_session, admin, rater, pi, other_admin, outsider, superuser,
           assignment) -> World:
+    from qsmreview.studies.models import Session
+    from tests.consensus.factories import make_consensus_run
+
     def side(study_, session_) -> Side:
+        make_consensus_run(session_)
+        bare = Session.objects.create(subject=session_.subject, label="bare")
         return Side(
             study_.pk,
             make_series(session_, "t2star_mag", blinded=False),
             make_series(session_, "qsm", blinded=True),
+            session_.pk,
+            bare.pk,
         )
 
     users = {"anonymous": None, "outsider": outsider, "rater": rater, "pi": pi, "admin": admin,
@@ -104,3 +122,16 @@ def test_it_covers_every_page_route() -> None:
 
     covered = {"series-view": {"series_view", "series_view_blinded"}, "study-upload": {"upload"}}
     assert {p.name for p in urlpatterns} == set(covered)
+
+
+def test_it_covers_every_consensus_page_route() -> None:
+    from qsmreview.consensus.urls import urlpatterns
+
+    covered = {
+        "session-consensus": {"consensus", "consensus_no_run"},
+        "session-consensus-qc": {"consensus_qc"},
+        "study-consensus": {"study_consensus"},
+    }
+    assert {p.name for p in urlpatterns} == set(covered)
+    for pages in covered.values():
+        assert pages <= set(PAGES)

@@ -1,8 +1,9 @@
 """Deleting stored files that no row references (left by a rolled-back transaction or a crash).
 
-Two kinds of files are stored before their row is committed: series
-(:mod:`qsmreview.studies.services.series`, under ``studies/``) and the masks of annotation
-revisions (:mod:`qsmreview.annotations.services`, under ``annotations/``). A third is derived
+Three kinds of files are stored before their row is committed: series
+(:mod:`qsmreview.studies.services.series`, under ``studies/``), the masks of annotation
+revisions (:mod:`qsmreview.annotations.services`, under ``annotations/``) and the label maps of
+consensus measurement sets (:mod:`qsmreview.consensus.services`, under ``consensus/``). A third is derived
 from a row and cached: the display volume of a series (:mod:`qsmreview.studies.services.display`,
 under ``display/``), which outlives its series when the series is deleted.
 The store-then-commit service removes the file itself when its own transaction fails. It cannot do
@@ -62,6 +63,7 @@ def _swept() -> list[tuple[str, Storage, set[str]]]:
     """(storage prefix, storage, file names its rows reference), per kind of stored file; the
     display caches come last (their names are derived, not stored: see :func:`storage_sweep_orphans`)."""
     from qsmreview.annotations.models import ANNOTATION_STORAGE_PREFIX, Revision
+    from qsmreview.consensus.models import CONSENSUS_STORAGE_PREFIX, MeasurementSet
     from qsmreview.studies.services.display import DISPLAY_STORAGE_PREFIX, display_cache_name
 
     return [
@@ -74,6 +76,15 @@ def _swept() -> list[tuple[str, Storage, set[str]]]:
             ANNOTATION_STORAGE_PREFIX,
             Revision._meta.get_field("file").storage,
             set(Revision.objects.values_list("file", flat=True)),
+        ),
+        (
+            CONSENSUS_STORAGE_PREFIX,
+            MeasurementSet._meta.get_field("lesion_labels").storage,
+            {
+                name
+                for pair in MeasurementSet.objects.values_list("lesion_labels", "reference_labels")
+                for name in pair
+            },
         ),
         (
             DISPLAY_STORAGE_PREFIX,

@@ -43,6 +43,8 @@ from recon.geometry import b0_direction_from_affine, voxel_size_from_affine
 #: Kinds whose grid defines the T2* grid, in order of preference as a reference.
 _REFERENCE_KINDS = (SeriesKind.T2STAR_MAGNITUDE, SeriesKind.T2STAR_PHASE)
 _MAX_LABEL = Series._meta.get_field("label").max_length
+#: Kinds a consensus run reads: a new current version re-runs the session's consensus.
+_CONSENSUS_INPUT_KINDS = frozenset({SeriesKind.TISSUE, SeriesKind.QSM, SeriesKind.BRAIN_MASK})
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -204,6 +206,11 @@ def _store_and_create(
             instance.save()
             if derived_from:
                 instance.derived_from.set(derived_from)
+            if make_current and kind in _CONSENSUS_INPUT_KINDS:
+                # A session with a consensus gets a new one from the new input (queued on commit).
+                from qsmreview.consensus.services import consensus_after_input_change
+
+                consensus_after_input_change(session=session, what=SeriesKind(kind).label)
         return instance
     except IntegrityError as exc:
         storage_delete_quietly(storage, stored_name)
@@ -425,4 +432,8 @@ def series_set_current(*, series: Series, by: Actor) -> Series:
         # The caller's instance may be stale: write the flag whatever it says.
         series.is_current = True
         series.save(update_fields=["is_current"])
+        if series.kind in _CONSENSUS_INPUT_KINDS:
+            from qsmreview.consensus.services import consensus_after_input_change
+
+            consensus_after_input_change(session=series.session, what=SeriesKind(series.kind).label)
     return series

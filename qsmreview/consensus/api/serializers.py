@@ -1,0 +1,184 @@
+"""Input and output serializers of the consensus API: inputs check shapes and types only (the
+services decide), outputs only render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from qsmreview.api.ids import IdField
+from qsmreview.consensus.models import (
+    Candidate,
+    ConsensusDecision,
+    ConsensusRun,
+    ExclusionReason,
+    LesionRow,
+    LesionType,
+    MeasurementSet,
+)
+from qsmreview.studies.api.serializers import ErrorSerializer, StrictInput
+
+__all__ = ["ErrorSerializer"]
+
+_REASON = {"max_length": 2000, "help_text": "why (kept in the audit trail)"}
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+class RequestInputSerializer(StrictInput):
+    """No fields: the run reads the session's current inputs."""
+
+
+class ClassDecisionInputSerializer(StrictInput):
+    lesion = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="consensus lesion id")
+    lesion_type = serializers.ChoiceField(choices=LesionType.choices, help_text="the admin's class")
+    reason = serializers.CharField(**_REASON)
+
+
+class AdjudicationInputSerializer(StrictInput):
+    candidate = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="candidate number")
+    include = serializers.BooleanField(help_text="true: a lesion; false: not a lesion")
+    reason = serializers.CharField(**_REASON)
+
+
+class ExclusionInputSerializer(StrictInput):
+    lesion = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="consensus lesion id")
+    reason_code = serializers.ChoiceField(choices=ExclusionReason.choices, help_text="vessel, artifact, eroded or other")
+    reason = serializers.CharField(**_REASON)
+
+
+class VoxelRemovalInputSerializer(StrictInput):
+    target = serializers.ChoiceField(choices=[("lesion", "lesion"), ("reference", "reference ROIs")])
+    lesion = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True, default=None,
+        help_text="the lesion (target lesion)",
+    )
+    voxels = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField(min_value=0, max_value=2**16), min_length=3, max_length=3),
+        min_length=1,
+        max_length=100_000,
+        help_text="voxel indices [i, j, k] on the T2* grid",
+    )
+    reason = serializers.CharField(**_REASON)
+
+
+class RevertInputSerializer(StrictInput):
+    reason = serializers.CharField(**_REASON)
+
+
+# --- outputs ---------------------------------------------------------------------------------
+
+
+class LesionRowOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = LesionRow
+        fields = [
+            "subject",
+            "lesion",
+            "lesion_type",
+            "rule_type",
+            "portion",
+            "n_voxels",
+            "volume_mm3",
+            "cortical_fraction",
+            "raters",
+            "lesion_mean_ppm",
+            "lesion_sd_ppm",
+            "reference_mean_ppm",
+            "reference_sd_ppm",
+            "reference_n_voxels",
+            "relative_susceptibility_ppm",
+            "excluded",
+            "exclusion_reason",
+            "extras",
+        ]
+
+
+class MeasurementSetOutputSerializer(serializers.ModelSerializer):
+    decision = serializers.IntegerField(source="decision_id", allow_null=True)
+
+    class Meta:
+        model = MeasurementSet
+        fields = [
+            "number",
+            "current",
+            "decision",
+            "decisions_applied",
+            "lesion_labels_sha256",
+            "reference_labels_sha256",
+            "created_at",
+        ]
+
+
+class RunOutputSerializer(serializers.ModelSerializer):
+    study = serializers.IntegerField(source="session.subject.study_id")
+    session = serializers.IntegerField(source="session_id")
+    subject_code = serializers.CharField(source="session.subject.code")
+    job = serializers.IntegerField(source="job_id", allow_null=True)
+    tissue_series = serializers.IntegerField(source="tissue_series_id", allow_null=True)
+    qsm_series = serializers.IntegerField(source="qsm_series_id", allow_null=True)
+    brain_mask_series = serializers.IntegerField(source="brain_mask_series_id", allow_null=True)
+    measurements = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ConsensusRun
+        fields = [
+            "id",
+            "study",
+            "session",
+            "subject_code",
+            "status",
+            "current",
+            "trigger",
+            "job",
+            "revisions",
+            "tissue_series",
+            "tissue_version",
+            "tissue_sha256",
+            "qsm_series",
+            "qsm_version",
+            "qsm_sha256",
+            "brain_mask_series",
+            "brain_mask_sha256",
+            "params",
+            "code_version",
+            "error",
+            "created_at",
+            "measurements",
+        ]
+
+    def get_measurements(self, run: ConsensusRun) -> dict[str, Any] | None:
+        """The current measurement set (its number, the decisions in it, the label maps' checksums)."""
+        current = run.measurement_sets.filter(current=True).first()
+        return MeasurementSetOutputSerializer(current).data if current else None
+
+
+class CandidateOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Candidate
+        fields = ["number", "status", "raters", "lesion", "n_voxels", "data"]
+
+
+class DecisionOutputSerializer(serializers.ModelSerializer):
+    run = serializers.IntegerField(source="run_id")
+    by = serializers.CharField(source="who")
+    reverts = serializers.IntegerField(source="reverts_id", allow_null=True)
+    reverted = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ConsensusDecision
+        fields = ["id", "run", "kind", "lesion", "candidate", "value", "reason", "reverts", "reverted", "by", "created_at"]
+
+    def get_reverted(self, decision: ConsensusDecision) -> bool:
+        """Whether a later decision undid this one."""
+        return ConsensusDecision.objects.filter(reverts=decision).exists()
+
+
+class AgreementOutputSerializer(serializers.Serializer):
+    run = serializers.IntegerField(source="pk")
+    session = serializers.IntegerField(source="session_id")
+    subject_code = serializers.CharField(source="session.subject.code")
+    raters = serializers.ListField(source="rater_names", child=serializers.CharField())
+    agreement = serializers.JSONField(help_text="F1 per rater pair and vs consensus, Dice, Fleiss' kappa, parameters")
