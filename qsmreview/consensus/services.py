@@ -423,45 +423,37 @@ def _base_set(run: ConsensusRun) -> MeasurementSet:
 
 
 def _lesion_ids(run: ConsensusRun) -> set[int]:
-    return set(_base_set(run).rows.values_list("lesion", flat=True))
+    """The run's lesions now: the first set's, and those its decisions added (adjudication)."""
+    current = run.measurement_sets.filter(current=True).first() or _base_set(run)
+    return set(_base_set(run).rows.values_list("lesion", flat=True)) | set(current.rows.values_list("lesion", flat=True))
 
 
 def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor) -> MeasurementSet:
     """A new current measurement set: the run's first set with every effective decision applied.
 
-    Exclusions and class decisions change rows only (an excluded lesion stays in the table,
-    marked, and out of statistics; a decided class replaces the rule's in ``lesion_type``, the
-    portions and reference ROIs stay the rule's). Removed voxels change the label maps, which the
-    core measures again (:func:`qsmreview.lesions.pipeline.remeasure`) on the run's own inputs.
-    An adjudication is recorded and shown; the core counts only lesions with majority voxels, so
-    an included candidate is not measured.
+    Exclusions change rows only (an excluded lesion stays in the table, marked, and out of
+    statistics). Everything else is measured again by the core
+    (:func:`qsmreview.lesions.pipeline.remeasure`) on the run's own recorded inputs: a decided
+    class sets the portions measured and their reference ROIs (``rule_type`` keeps the rule's
+    class), an adjudicated candidate that is included becomes a lesion delineated by its raters'
+    marks, and removed voxels leave the label maps.
     """
     base = _base_set(run)
     decisions = effective_decisions(run)
     lesions, affine = load_labels_and_affine(base.lesion_labels)
     reference = load_labels(base.reference_labels)
-    changed = False
-    for d in decisions:
-        if d.kind != DecisionKind.REMOVE_VOXELS:
-            continue
-        ijk = np.asarray(d.value.get("voxels") or [], dtype=np.int64).reshape(-1, 3)
-        if d.value.get("target") == "lesion":
-            hit = lesions[ijk[:, 0], ijk[:, 1], ijk[:, 2]] == d.lesion
-            lesions[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
-        else:
-            hit = reference[ijk[:, 0], ijk[:, 1], ijk[:, 2]] != 0
-            reference[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
-        changed = True
+    removals = [d for d in decisions if d.kind == DecisionKind.REMOVE_VOXELS]
     classes = {d.lesion: d.value["class"] for d in decisions if d.kind == DecisionKind.CLASS}
+    included = sorted(d.candidate for d in decisions if d.kind == DecisionKind.ADJUDICATE and d.value.get("include"))
     excluded = {d.lesion: d.value["reason"] for d in decisions if d.kind == DecisionKind.EXCLUDE}
     rule = {r.lesion: r.rule_type for r in base.rows.all()}
-    if changed:
-        rows = _remeasure(run, lesions, reference)
+    if removals or classes or included:
+        lesions, reference, rows = _remeasure(run, removals=removals, classes=classes, included=included)
     else:
         rows = [_row_dict(r) for r in base.rows.order_by("lesion", "portion")]
     for row in rows:
-        row["rule_type"] = rule.get(row["lesion"], row["lesion_type"])
-        row["lesion_type"] = classes.get(row["lesion"], row["rule_type"])
+        row["rule_type"] = rule.get(row["lesion"]) or row.get("rule_type") or row["lesion_type"]
+        row["lesion_type"] = classes.get(row["lesion"], row["lesion_type"])
         row["excluded"] = row["lesion"] in excluded
         row["exclusion_reason"] = excluded.get(row["lesion"], "")
     stored: list[str] = []
@@ -484,6 +476,13 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
     except BaseException:
         _delete(stored)
         raise
+
+
+def _remove(labels: np.ndarray, voxels: Any, keep: Any) -> None:
+    """Zero the listed voxels of ``labels`` that ``keep(values)`` selects (in place)."""
+    ijk = np.asarray(voxels or [], dtype=np.int64).reshape(-1, 3)
+    hit = keep(labels[ijk[:, 0], ijk[:, 1], ijk[:, 2]])
+    labels[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
 
 
 def _row_dict(row: LesionRow) -> dict[str, Any]:
@@ -509,31 +508,45 @@ def _run_inputs(run: ConsensusRun) -> ConsensusInputs:
     )
 
 
-def _remeasure(run: ConsensusRun, lesions: np.ndarray, reference: np.ndarray) -> list[dict[str, Any]]:
-    """Measure edited label maps again: the run's analysis is recomputed from its recorded inputs
-    and parameters (the same result, as inputs are immutable), then handed to the core's
-    :func:`~qsmreview.lesions.pipeline.remeasure` with the edited maps."""
+def _remeasure(
+    run: ConsensusRun,
+    *,
+    removals: Sequence[ConsensusDecision],
+    classes: dict[int, str],
+    included: Sequence[int],
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """The run's analysis recomputed from its recorded inputs and parameters (the same result, as
+    inputs are immutable), then measured again by the core with the decisions in effect:
+    (lesion labels, reference labels, rows).
+
+    Decided classes and included candidates first redraw the reference ROIs by the rules (a
+    lesion decided WM gets a WM donut; a new lesion gets its reference, and its gap is kept out of
+    its neighbours' references); removed voxels then leave those maps, which are measured as
+    edited."""
     from qsmreview.lesions.errors import LesionInputError
     from qsmreview.lesions.params import ConsensusParams
     from qsmreview.lesions.pipeline import remeasure
 
     loaded = compute.load_inputs(_run_inputs(run))
     params = ConsensusParams.from_dict({k: v for k, v in run.params.items() if k != "qsm_erosion_mm"})
+    measured = {"qsm": loaded.qsm, "qsm_mask": loaded.qsm_mask, "included": included, "class_overrides": classes}
     try:
         analysis = compute.analyse(
             loaded, subject=run.session.subject.code, params=params, progress=None, propose_vessels=False
         )
-        result = remeasure(
-            analysis,
-            loaded.tissue,
-            qsm=loaded.qsm,
-            qsm_mask=loaded.qsm_mask,
-            lesion_labels=lesions,
-            reference_labels=reference,
-        )
+        if classes or included:
+            analysis = remeasure(analysis, loaded.tissue, **measured)
+        lesions = analysis.lesion_labels.copy()
+        reference = analysis.reference_labels.copy()
+        for d in removals:
+            if d.value.get("target") == "lesion":
+                _remove(lesions, d.value.get("voxels"), lambda v, lesion=d.lesion: v == lesion)
+            else:
+                _remove(reference, d.value.get("voxels"), lambda v: v != 0)
+        result = remeasure(analysis, loaded.tissue, lesion_labels=lesions, reference_labels=reference, **measured)
     except LesionInputError as exc:
         raise ValidationFailed(str(exc)) from exc
-    return [dict(r) for r in result.rows]
+    return result.lesion_labels, result.reference_labels, [dict(r) for r in result.rows]
 
 
 def _decide(run: ConsensusRun, by: Actor, **fields: Any) -> tuple[ConsensusDecision, MeasurementSet]:
@@ -584,7 +597,8 @@ def consensus_decide_class(
 def consensus_adjudicate(
     *, by: Actor, run: ConsensusRun, candidate: int, include: bool, reason: str
 ) -> ConsensusDecision:
-    """Decide a candidate the rule left to adjudication: include it as a lesion or not."""
+    """Decide a candidate the rule left to adjudication: include it as a lesion (delineated by the
+    union of its raters' marks and measured, see :func:`_recompute`) or not."""
     _require_admin(by, run, "adjudicate lesions")
     _succeeded(run)
     text = _reason(reason, what="adjudicate a candidate")

@@ -60,7 +60,9 @@ class LesionClass:
     lesion_type : "wm", "cortical", "mixed" or "unclassified".
     portions : the portions measured: ("wm",), ("cortical",), ("cortical", "wm") or ().
     vote_majority : the class most raters voted for ("" without a strict plurality).
-    class_disagreement : True when a majority vote exists and differs from ``lesion_type``.
+    class_disagreement : True when a majority vote exists and differs from the rule's class.
+    rule_type : the rule's class; differs from ``lesion_type`` only when a reviewer's decision
+        overrode it (``overrides`` of :func:`classify_lesions`).
     """
 
     lesion: int
@@ -72,6 +74,7 @@ class LesionClass:
     portions: tuple[str, ...]
     vote_majority: str
     class_disagreement: bool
+    rule_type: str = ""
 
 
 def check_tissue(tissue: np.ndarray, shape: Sequence[int] | None = None) -> np.ndarray:
@@ -129,6 +132,7 @@ def classify_lesions(
     *,
     votes: Mapping[int, Mapping[str, str]] | None = None,
     params: ConsensusParams | None = None,
+    overrides: Mapping[int, str] | None = None,
 ) -> dict[int, LesionClass]:
     """Class every lesion of a label map by its cortical fraction.
 
@@ -141,10 +145,19 @@ def classify_lesions(
     votes : mapping lesion id -> {rater: vote}, optional
         The raters' class votes, for ``vote_majority``.
     params : ConsensusParams, optional
+    overrides : mapping lesion id -> class, optional
+        A reviewer's decided class ("wm", "cortical" or "mixed"), which then sets the portions
+        measured (a lesion decided WM is measured in its WM voxels, and so on); the rule's class
+        stays in ``rule_type``.
 
     Returns
     -------
     dict lesion id -> LesionClass, in id order.
+
+    Raises
+    ------
+    LesionInputError
+        An override that is not a class.
     """
     p = params or ConsensusParams()
     labels = np.asarray(lesion_labels)
@@ -157,7 +170,10 @@ def classify_lesions(
         codes = np.bincount(t[box][inside], minlength=4)
         gm, wm = int(codes[GM]), int(codes[WM])
         fraction = gm / (gm + wm) if gm + wm else float("nan")
-        kind = lesion_class(fraction, p)
+        rule = lesion_class(fraction, p)
+        kind = (overrides or {}).get(index, rule)
+        if index in (overrides or {}) and kind not in CLASSES:
+            raise LesionInputError(f"lesion {index}: decided class {kind!r} is not one of {', '.join(CLASSES)}")
         portions = {"wm": ("wm",), "cortical": ("cortical",), "mixed": ("cortical", "wm")}.get(kind, ())
         vote = majority_vote((votes or {}).get(index, {}))
         out[index] = LesionClass(
@@ -169,6 +185,7 @@ def classify_lesions(
             lesion_type=kind,
             portions=portions,
             vote_majority=vote,
-            class_disagreement=bool(vote) and vote != kind,
+            class_disagreement=bool(vote) and vote != rule,
+            rule_type=rule,
         )
     return out

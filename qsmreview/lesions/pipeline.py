@@ -27,7 +27,8 @@ from scipy import ndimage
 
 from qsmreview.lesions.agreement import session_agreement
 from qsmreview.lesions.classify import PORTION_TISSUE, LesionClass, check_tissue, classify_lesions
-from qsmreview.lesions.consensus import LESION, binary_masks, build_consensus, check_voxel_size
+from qsmreview.lesions.components import label_lesions
+from qsmreview.lesions.consensus import ADJUDICATION, LESION, binary_masks, build_consensus, check_voxel_size
 from qsmreview.lesions.errors import LesionInputError
 from qsmreview.lesions.measure import RoiStats, relative, roi_stats
 from qsmreview.lesions.params import ConsensusParams
@@ -62,6 +63,8 @@ TABLE_COLUMNS = (
     "vote_majority",
     "class_disagreement",
     "qsm_mask_cut_fraction",
+    "rule_type",
+    "adjudicated",
 )
 #: Columns that are empty (None) without a QSM map.
 SUSCEPTIBILITY_COLUMNS = (
@@ -218,6 +221,7 @@ def _rows(
     cut: Mapping[int, float],
     progress: Progress | None,
     span: tuple[float, float],
+    adjudicated: Collection[int] = (),
 ) -> list[dict[str, Any]]:
     voxel_mm3 = float(np.prod(voxel_size))
     lesion_boxes = _box(lesion_labels)
@@ -240,6 +244,8 @@ def _rows(
             "vote_majority": cls.vote_majority,
             "class_disagreement": cls.class_disagreement,
             "qsm_mask_cut_fraction": None if qsm_mask is None else round(cut.get(lesion, 0.0), 6),
+            "rule_type": cls.rule_type or cls.lesion_type,
+            "adjudicated": lesion in adjudicated,
         }
         for portion in cls.portions or ("",):
             if portion:
@@ -415,11 +421,13 @@ def _measure(
     params: ConsensusParams,
     progress: Progress | None,
     timings: dict[str, float],
+    class_overrides: Mapping[int, str] | None = None,
+    adjudicated: Collection[int] = (),
 ) -> tuple[list[dict[str, Any]], np.ndarray]:
     """Steps 2-4 and the mask-cut proposal: (rows, reference labels)."""
     t2 = time.perf_counter()
     _report(progress, 0.2, "classify")
-    classes = classify_lesions(lesion_labels, tissue, votes=lesion_votes, params=params)
+    classes = classify_lesions(lesion_labels, tissue, votes=lesion_votes, params=params, overrides=class_overrides)
     timings["classify"] = time.perf_counter() - t2
 
     t3 = time.perf_counter()
@@ -445,6 +453,7 @@ def _measure(
         cut=cut,
         progress=progress,
         span=(0.5, 0.8),
+        adjudicated=adjudicated,
     )
     timings["measure"] = time.perf_counter() - t4
     return rows, references.labels
@@ -459,27 +468,41 @@ def remeasure(
     lesion_labels: np.ndarray | None = None,
     reference_labels: np.ndarray | None = None,
     excluded: Collection[int] = (),
+    included: Collection[int] = (),
+    class_overrides: Mapping[int, str] | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> SessionAnalysis:
-    """The analysis measured again after QC edits.
+    """The analysis measured again after a reviewer's decisions and QC edits.
 
     Parameters
     ----------
     analysis : SessionAnalysis
-        From :func:`analyse_session` (its consensus, votes, agreement and proposals are kept).
+        From :func:`analyse_session` or an earlier :func:`remeasure` (its consensus, votes,
+        agreement and proposals are kept).
     tissue : (X, Y, Z) integer array
         The FAST labels the analysis used.
     qsm, qsm_mask : optional
         As for :func:`analyse_session`.
     lesion_labels : (X, Y, Z) int array, optional
         The edited lesion map (e.g. :func:`~qsmreview.lesions.qc.remove_voxels` applied): only
-        ids of the analysis' lesions; default the analysis' map.
+        ids of the analysis' lesions (and of ``included`` candidates); default the analysis' map.
     reference_labels : (X, Y, Z) int array, optional
         Edited reference ROIs (ROI ids). Default: computed again from the (edited) lesions with
         the same rules; give the analysis' own map to keep its ROIs.
     excluded : collection of int
         Lesion ids the reviewer excluded: removed from both maps and from the table, their
         candidates marked ``"excluded"``.
+    included : collection of int
+        Candidates left to adjudication (no voxel marked by a majority) that the reviewer accepts
+        as lesions. Each becomes a lesion delineated by the union of its raters' marks (the
+        candidate's voxels, where the given map does not already hold it), with the next free
+        ids in candidate order (the largest lesion id of the analysis + 1, + 2, ...); its
+        candidate gets status ``"lesion"`` and ``adjudicated`` True, and its rows say
+        ``adjudicated``. Give the same ``included`` again when measuring a result of this call.
+    class_overrides : mapping lesion id -> "wm" | "cortical" | "mixed", optional
+        A reviewer's class decisions: the class sets the portions measured and their reference
+        ROIs (computed again when ``reference_labels`` is not given); ``rule_type`` keeps the
+        rule's class.
 
     Returns
     -------
@@ -489,7 +512,8 @@ def remeasure(
     Raises
     ------
     LesionInputError
-        Maps of another shape, a lesion id the analysis does not have, or the checks of
+        Maps of another shape, a lesion id the analysis does not have, a candidate that was not
+        left to adjudication, a class that is not one of the three, or the checks of
         :func:`analyse_session` on tissue, QSM and QSM mask.
     """
     t0 = time.perf_counter()
@@ -497,14 +521,21 @@ def remeasure(
     t = check_tissue(tissue, shape)
     m = _check_mask(qsm_mask, shape, "QSM mask")
     chi = _check_qsm(qsm, shape, m)
-    known = {c["lesion"] for c in analysis.candidates if c["lesion"] is not None}
+    candidates = [dict(c) for c in analysis.candidates]
+    lesion_votes = {k: dict(v) for k, v in analysis.lesion_votes.items()}
+    labels = analysis.lesion_labels if lesion_labels is None else np.asarray(lesion_labels)
+    if labels.shape != shape:
+        raise LesionInputError(f"edited lesion labels have shape {labels.shape}, the analysis {shape}")
+    labels, adjudicated = _include(analysis, candidates, lesion_votes, labels, included)
+    known = {c["lesion"] for c in candidates if c["lesion"] is not None}
     excluded_ids = sorted({int(k) for k in excluded})
     unknown = [k for k in excluded_ids if k not in known]
     if unknown:
         raise LesionInputError(f"cannot exclude lesion(s) {unknown}: the analysis has no such lesion")
-    labels = analysis.lesion_labels if lesion_labels is None else np.asarray(lesion_labels)
-    if labels.shape != shape:
-        raise LesionInputError(f"edited lesion labels have shape {labels.shape}, the analysis {shape}")
+    overrides = {int(k): v for k, v in (class_overrides or {}).items()}
+    unknown = sorted(k for k in overrides if k not in known)
+    if unknown:
+        raise LesionInputError(f"cannot set the class of lesion(s) {unknown}: the analysis has no such lesion")
     present = set(np.unique(labels).tolist()) - {0}
     if present - known:
         raise LesionInputError(f"edited lesion labels hold ids the analysis does not have: {sorted(present - known)}")
@@ -519,7 +550,7 @@ def remeasure(
             raise LesionInputError(f"edited reference labels hold values that are not ROI ids of this analysis: {bad[:5]}")
         refs = exclude_rois(refs, excluded_ids).astype(np.int32, copy=False)
     timings: dict[str, float] = {"validate": time.perf_counter() - t0}
-    raters_of = {c["lesion"]: list(c["raters"]) for c in analysis.candidates if c["lesion"] is not None}
+    raters_of = {c["lesion"]: list(c["raters"]) for c in candidates if c["lesion"] is not None}
     rows, ref_labels = _measure(
         lesion_labels=labels,
         reference_labels=refs,
@@ -527,19 +558,62 @@ def remeasure(
         qsm=chi,
         qsm_mask=m,
         marked=analysis.marked,
-        lesion_votes=analysis.lesion_votes,
+        lesion_votes=lesion_votes,
         raters_of=raters_of,
         voxel_size=analysis.voxel_size,
         subject=analysis.subject,
         params=analysis.params,
         progress=progress,
         timings=timings,
+        class_overrides=overrides,
+        adjudicated=adjudicated,
     )
-    candidates = [
-        {**c, "status": EXCLUDED} if c["lesion"] in excluded_ids else dict(c) for c in analysis.candidates
-    ]
+    candidates = [{**c, "status": EXCLUDED} if c["lesion"] in excluded_ids else c for c in candidates]
     timings["total"] = time.perf_counter() - t0
     _report(progress, 1.0, "done")
     return dataclasses.replace(
-        analysis, lesion_labels=labels, reference_labels=ref_labels, rows=rows, candidates=candidates, timings=timings
+        analysis,
+        lesion_labels=labels,
+        reference_labels=ref_labels,
+        rows=rows,
+        candidates=candidates,
+        timings=timings,
+        lesion_votes=lesion_votes,
     )
+
+
+def _include(
+    analysis: SessionAnalysis,
+    candidates: list[dict[str, Any]],
+    lesion_votes: dict[int, dict[str, str]],
+    labels: np.ndarray,
+    included: Collection[int],
+) -> tuple[np.ndarray, set[int]]:
+    """Adjudicated candidates made lesions (``candidates`` and ``lesion_votes`` updated in place):
+    (lesion map with them painted, ids of every adjudicated lesion)."""
+    wanted = sorted({int(c) for c in included})
+    by_number = {c["candidate"]: c for c in candidates}
+    adjudicated = {c["lesion"] for c in candidates if c.get("adjudicated") and c["lesion"] is not None}
+    fresh = []
+    for number in wanted:
+        c = by_number.get(number)
+        if c is None:
+            raise LesionInputError(f"cannot include candidate {number}: the analysis has no such candidate")
+        if c.get("adjudicated"):
+            continue  # included by an earlier call: its id is already assigned
+        if c["status"] != ADJUDICATION:
+            raise LesionInputError(f"cannot include candidate {number}: it is {c['status']}, not left to adjudication")
+        fresh.append(c)
+    if not fresh:
+        return labels, adjudicated
+    candidate_labels, _ = label_lesions(analysis.marked)
+    labels = np.array(labels, dtype=np.int32)
+    next_id = max([c["lesion"] for c in candidates if c["lesion"] is not None] or [0]) + 1
+    for c in fresh:
+        c.update(status=LESION, lesion=next_id, adjudicated=True)
+        lesion_votes[next_id] = dict(c.get("votes") or {})
+        if not (labels == next_id).any():
+            labels[(candidate_labels == c["candidate"]) & (labels == 0)] = next_id
+        adjudicated.add(next_id)
+        next_id += 1
+    return labels, adjudicated

@@ -207,6 +207,42 @@ def test_it_records_a_class_decision_and_keeps_the_rules_class(run, rated):
     assert list(run.measurement_sets.values_list("number", "current")) == [(2, True), (1, False)]
 
 
+def test_it_measures_a_lesion_in_the_tissue_of_its_decided_class(run, rated):
+    consensus_decide_class(by=rated.admin, run=run, lesion=1, lesion_type="cortical", reason="juxtacortical")
+
+    (row,) = run.measurement_sets.get(current=True).rows.filter(lesion=1)
+    # The session is all white matter: decided cortical, lesion A has no GM voxel to measure.
+    assert (row.lesion_type, row.rule_type, row.portion, row.n_voxels) == ("cortical", "wm", "cortical", 0)
+    assert row.relative_susceptibility_ppm is None and row.extras["reference_flag"] == "empty"
+    assert rows_of(run)[2].relative_susceptibility_ppm == pytest.approx(0.03, abs=1e-6)
+
+
+def test_it_measures_an_adjudicated_candidate_as_a_lesion_of_its_raters_marks(
+    inputs_session, assigned, admin, rater, rater2, rater3
+):
+    left = (slice(22, 24), slice(8, 11), slice(6, 9))  # rater1: 18 voxels
+    right = (slice(24, 26), slice(8, 11), slice(6, 9))  # rater3: the next 18, none shared
+    masks = {name: rater_mask(name) for name in ("rater1", "rater2", "rater3")}
+    masks["rater1"][left] = 1
+    masks["rater3"][right] = 1
+    for name, user in (("rater1", rater), ("rater2", rater2), ("rater3", rater3)):
+        save_and_submit(user, assigned[name], masks[name])
+    run = consensus_run(by=admin, session=inputs_session[0], trigger="test")
+    pending = run.candidates.get(status="adjudication")
+    assert pending.raters == ["rater1", "rater3"] and set(rows_of(run)) == {1, 2}
+
+    consensus_adjudicate(by=admin, run=run, candidate=pending.number, include=True, reason="both saw it")
+
+    rows = rows_of(run)
+    new = rows[3]  # numbered after lesions 1 and 2
+    assert (new.n_voxels, new.lesion_type, new.raters, new.extras["adjudicated"]) == (36, "wm", ["rater1", "rater3"], True)
+    # QSM is 0.02 ppm in all of the brain outside A and B: no contrast to its WM reference.
+    assert new.relative_susceptibility_ppm == pytest.approx(0.0, abs=1e-6) and new.reference_n_voxels > 0
+    assert rows[1].relative_susceptibility_ppm == pytest.approx(0.08, abs=1e-6)
+    consensus_exclude(by=admin, run=run, lesion=3, reason_code="artifact", reason="a fold")  # decided on like any
+    assert rows_of(run)[3].excluded is True
+
+
 def test_it_excludes_a_lesion_and_restores_it_with_the_audit_trail(run, rated):
     exclusion = consensus_exclude(by=rated.admin, run=run, lesion=2, reason_code="vessel", reason="a vein on QSM")
     assert (rows_of(run)[2].excluded, rows_of(run)[2].exclusion_reason) == (True, "vessel")

@@ -237,3 +237,65 @@ def test_its_phantom_reference_rois_keep_every_rule(phantom_session) -> None:
         body = (a.lesion_labels == row["lesion"]) & (p.tissue == code)
         areas = body.sum(axis=(0, 1))
         assert areas[k] == areas.max()  # the portion's largest cross-section
+
+
+def test_it_measures_a_lesion_in_the_tissue_of_the_class_a_reviewer_decided() -> None:
+    s = session()
+    a = analyse_session(**s)
+
+    decided = remeasure(a, s["tissue"], qsm=s["qsm"], class_overrides={2: "wm"})
+
+    rows = by_portion(decided)
+    assert list(rows) == [(1, "wm"), (2, "wm")]  # the mixed lesion now has its WM portion only
+    white = rows[(2, "wm")]
+    assert (white["lesion_type"], white["rule_type"]) == ("wm", "mixed")
+    # Its 8 WM voxels at 0.03 against white matter at 0.01, as in the rule's WM portion.
+    assert white["n_voxels"] == 8 and white["relative_susceptibility_ppm"] == pytest.approx(0.02, abs=1e-6)
+    assert not np.isin(decided.reference_labels, [22]).any() and (decided.reference_labels == 21).any()
+    assert rows[(1, "wm")]["rule_type"] == "wm" and not any(r["adjudicated"] for r in decided.rows)
+    # Decided cortical: measured in its 8 GM voxels (-0.01) against cortex (0.02).
+    ctx = by_portion(remeasure(a, s["tissue"], qsm=s["qsm"], class_overrides={2: "cortical"}))[(2, "cortical")]
+    assert ctx["relative_susceptibility_ppm"] == pytest.approx(-0.03, abs=1e-6) and ctx["rule_type"] == "mixed"
+    with pytest.raises(LesionInputError, match="not one of"):
+        remeasure(a, s["tissue"], class_overrides={2: "grey"})
+    with pytest.raises(LesionInputError, match="no such lesion"):
+        remeasure(a, s["tissue"], class_overrides={7: "wm"})
+
+
+def adjudication_session() -> dict:
+    """The hand-built session plus a WM candidate that A and B mark without sharing a voxel:
+    A draws x 10, 11 and B x 12, 13 of y 5..7 on slice 2 (12 voxels, QSM 0.03)."""
+    s = session()
+    s["masks"]["A"][10:12, 5:8, 2] = 1
+    s["masks"]["B"][12:14, 5:8, 2] = 1
+    s["qsm"][10:14, 5:8, 2] = 0.03
+    return s
+
+
+def test_it_makes_an_adjudicated_candidate_a_lesion_of_its_raters_marks() -> None:
+    s = adjudication_session()
+    a = analyse_session(**s)
+    (pending,) = [c for c in a.candidates if c["status"] == "adjudication"]
+    assert pending["raters"] == ["A", "B"] and pending["lesion"] is None
+
+    included = remeasure(a, s["tissue"], qsm=s["qsm"], included=[pending["candidate"]])
+
+    row = by_portion(included)[(3, "wm")]  # the next id after lesions 1 and 2
+    assert row["n_voxels"] == 12 and row["adjudicated"] is True and row["raters"] == ["A", "B"]
+    assert row["relative_susceptibility_ppm"] == pytest.approx(0.02, abs=1e-6)  # 0.03 vs WM 0.01
+    assert (included.lesion_labels == 3).sum() == 12 and (included.reference_labels == 31).any()
+    (now,) = [c for c in included.candidates if c["candidate"] == pending["candidate"]]
+    assert (now["status"], now["lesion"], now["adjudicated"]) == ("lesion", 3, True)
+    assert not (a.lesion_labels == 3).any()  # the original analysis is unchanged
+    # Measured again with an edit on top (voxels removed from the new lesion): the id holds.
+    drop = np.zeros(SHAPE, bool)
+    drop[10, 5:8, 2] = True
+    again = remeasure(
+        included, s["tissue"], qsm=s["qsm"], included=[pending["candidate"]],
+        lesion_labels=remove_voxels(included.lesion_labels, drop), reference_labels=included.reference_labels,
+    )
+    assert by_portion(again)[(3, "wm")]["n_voxels"] == 9
+    with pytest.raises(LesionInputError, match="not left to adjudication"):
+        remeasure(a, s["tissue"], included=[1])
+    with pytest.raises(LesionInputError, match="no such candidate"):
+        remeasure(a, s["tissue"], included=[99])
