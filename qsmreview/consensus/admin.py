@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from qsmreview.annotations.admin import ReadOnlyStudyScopedAdmin
-from qsmreview.consensus.models import Candidate, ConsensusDecision, ConsensusRun, MeasurementSet
+from qsmreview.consensus.models import Candidate, ConsensusDecision, ConsensusRun, ConsensusSettings, MeasurementSet
 from qsmreview.studies.admin import ReadOnlyInline, scoped_filter
 
 
@@ -52,3 +52,11 @@ class ConsensusDecisionAdmin(ReadOnlyStudyScopedAdmin):
     list_filter = ("kind", scoped_filter("run__session__subject__study"))
     search_fields = ("run__session__subject__code", "reason")
     list_select_related = ("run__session__subject__study", "by")
+
+
+@admin.register(ConsensusSettings)
+class ConsensusSettingsAdmin(ReadOnlyStudyScopedAdmin):
+    study_path = "study"
+    list_display = ("created_at", "study", "by", "reason")
+    list_filter = (scoped_filter("study"),)
+    list_select_related = ("study", "by")

@@ -247,3 +247,21 @@ class ConsensusDecision(models.Model):
     @property
     def who(self) -> str:
         return self.by.get_username() if self.by is not None else self.by_label
+
+
+class ConsensusSettings(models.Model):
+    """One version of a study's consensus settings (thresholds of the rules), never changed: a
+    change is a new row, the newest is in effect, older ones are the audit trail. ``values``
+    holds every tunable setting of :class:`qsmreview.lesions.params.ConsensusParams`."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="consensus_settings")
+    values = models.JSONField()
+    reason = models.TextField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"consensus settings of {self.study_id} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -53,6 +53,7 @@ from qsmreview.consensus.models import (
     MeasurementSet,
     RunStatus,
 )
+from qsmreview.consensus.study_settings import study_params
 from qsmreview.errors import Conflict, Gone, NotFound, ValidationFailed
 from qsmreview.studies.models import Session
 from qsmreview.studies.storage import sha256_of_path, storage_delete_quietly
@@ -271,6 +272,8 @@ def up_to_date_run(session: Session, inputs: ConsensusInputs) -> ConsensusRun | 
         and run.tissue_series_id == inputs.tissue.pk
         and run.qsm_series_id == (inputs.qsm.pk if inputs.qsm else None)
         and run.brain_mask_series_id == (inputs.brain_mask.pk if inputs.brain_mask else None)
+        and {k: v for k, v in run.params.items() if k != "qsm_erosion_mm"}
+        == compute.plain(study_params(session.subject.study).as_dict())
     )
     return run if same else None
 
@@ -302,7 +305,6 @@ def consensus_run(
         Missing inputs, or the core refused them (its message); a failed run is recorded.
     """
     from qsmreview.lesions.errors import LesionInputError
-    from qsmreview.lesions.params import ConsensusParams
 
     _require_visible(by, session)
     require_manage(by, session.subject.study_id, "compute the consensus")
@@ -314,7 +316,7 @@ def consensus_run(
         if current is not None:  # e.g. the demo loader computed it before the worker got the job
             report(0.99, f"consensus run {current.pk} is up to date")
             return current
-    params = params or ConsensusParams(min_lesion_diameter_mm=float(session.subject.study.min_lesion_diameter_mm))
+    params = params or study_params(session.subject.study)
     record: dict[str, Any] = {
         "session": session,
         "job": job,

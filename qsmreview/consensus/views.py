@@ -28,6 +28,7 @@ from qsmreview.consensus.services import (
     consensus_revert,
     effective_decisions,
 )
+from qsmreview.consensus.study_settings import consensus_settings_update, settings_rows
 from qsmreview.errors import DomainError, NotFound, ValidationFailed
 from qsmreview.studies.models import Session
 
@@ -156,12 +157,46 @@ def session_qc(request: HttpRequest, session_id: int) -> HttpResponse:
     return render(request, "consensus/qc.html", _context(request, session))
 
 
+def _setting_value(raw: str, default: Any) -> Any:
+    """A form field as the setting's type: blank majority = null; numbers as numbers (the service
+    validates ranges and names the setting)."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return int(text) if isinstance(default, int) and not isinstance(default, bool) else float(text)
+    except ValueError:
+        raise ValidationFailed(f"{text!r} is not a number") from None
+
+
+def _post_settings(request: HttpRequest, study: Any) -> None:
+    rows = {r["name"]: r for r in settings_rows(study)}
+    changed: dict[str, Any] = {}
+    for name, row in rows.items():
+        if name not in request.POST:
+            continue
+        kind = row["value"] if row["value"] is not None else (row["default"] if row["default"] is not None else 0)
+        value = _setting_value(request.POST[name], kind)
+        if value != row["value"]:
+            changed[name] = value
+    if not changed:
+        raise ValidationFailed("nothing changed")
+    consensus_settings_update(by=request.user, study=study, values=changed, reason=request.POST.get("reason", ""))
+    messages.success(request, f"Settings saved ({', '.join(sorted(changed))}); sessions with a consensus compute it again.")
+
+
 @login_required
 def study_consensus(request: HttpRequest, study_id: int) -> HttpResponse:
     try:
         study = selectors.study_for(request.user, study_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
+    if request.method == "POST":
+        try:
+            _post_settings(request, study)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return redirect("study-consensus", study_id=study.pk)
     current = list(selectors.current_runs(study))
     runs = {r.session_id: r for r in current}
     sessions = Session.objects.filter(subject__study=study).select_related("subject").order_by("subject__code", "label")
@@ -170,5 +205,13 @@ def study_consensus(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(
         request,
         "consensus/study.html",
-        {"study": study, "rows": rows, "pooled": selectors.pooled_agreement(current), "agreement_params": params},
+        {
+            "study": study,
+            "rows": rows,
+            "pooled": selectors.pooled_agreement(current),
+            "agreement_params": params,
+            "settings": settings_rows(study),
+            "settings_history": study.consensus_settings.select_related("by").order_by("-created_at", "-pk")[:20],
+            "can_manage": can_manage_study(request.user, study),
+        },
     )

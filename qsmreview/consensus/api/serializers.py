@@ -7,7 +7,6 @@ from typing import Any
 
 from rest_framework import serializers
 
-from qsmreview.api.ids import IdField
 from qsmreview.consensus.models import (
     Candidate,
     ConsensusDecision,
@@ -64,11 +63,43 @@ class VoxelRemovalInputSerializer(StrictInput):
     reason = serializers.CharField(**_REASON)
 
 
+class SettingsInputSerializer(StrictInput):
+    values = serializers.DictField(
+        child=serializers.JSONField(),
+        allow_empty=False,
+        help_text="settings to change, by name (see the GET answer); majority may be null",
+    )
+    reason = serializers.CharField(**_REASON)
+
+
 class RevertInputSerializer(StrictInput):
     reason = serializers.CharField(**_REASON)
 
 
 # --- outputs ---------------------------------------------------------------------------------
+
+
+class SettingOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.JSONField(help_text="in effect (null: majority of the assigned raters)")
+    default = serializers.JSONField(help_text="the reference study's default")
+    unit = serializers.CharField()
+    meaning = serializers.CharField()
+
+
+class SettingsVersionOutputSerializer(serializers.Serializer):
+    values = serializers.JSONField()
+    reason = serializers.CharField()
+    by = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_by(self, version: Any) -> str:
+        return version.by.get_username() if version.by is not None else ""
+
+
+class SettingsOutputSerializer(serializers.Serializer):
+    settings = SettingOutputSerializer(many=True)
+    history = SettingsVersionOutputSerializer(many=True, help_text="every change, newest first")
 
 
 class LesionRowOutputSerializer(serializers.ModelSerializer):

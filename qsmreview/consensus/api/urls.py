@@ -6,6 +6,7 @@ from qsmreview.consensus.api import views
 
 urlpatterns = [
     path("sessions/<id:pk>/consensus/", views.SessionConsensusApi.as_view(), name="api-session-consensus"),
+    path("studies/<id:pk>/consensus-settings/", views.StudySettingsApi.as_view(), name="api-study-consensus-settings"),
     path("studies/<id:pk>/agreement/", views.StudyAgreementApi.as_view(), name="api-study-agreement"),
     path("consensus/<id:pk>/", views.RunDetailApi.as_view(), name="api-consensus-detail"),
     path("consensus/<id:pk>/lesions/", views.RunLesionsApi.as_view(), name="api-consensus-lesions"),

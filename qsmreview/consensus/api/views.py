@@ -34,6 +34,7 @@ from qsmreview.consensus.services import (
     consensus_request,
     consensus_revert,
 )
+from qsmreview.consensus.study_settings import consensus_settings_update, consensus_settings_view
 from qsmreview.processing.api.serializers import JobBriefSerializer
 
 #: Label maps never change: a client may keep one as long as it likes.
@@ -320,3 +321,34 @@ class StudyAgreementApi(_Api, APIView):
         study = selectors.study_for(request.user, pk)
         return Response(s.AgreementOutputSerializer(selectors.current_runs(study), many=True).data)
 
+
+
+@extend_schema(tags=["consensus"])
+class StudySettingsApi(_Api, APIView):
+    def _answer(self, request: Request, study) -> Response:
+        rows = consensus_settings_view(by=request.user, study=study)
+        history = study.consensus_settings.select_related("by").order_by("-created_at", "-pk")
+        return Response(s.SettingsOutputSerializer({"settings": rows, "history": history}).data)
+
+    @extend_schema(
+        summary="The study's consensus settings in effect, their defaults and every change (admins and PI)",
+        responses={200: s.SettingsOutputSerializer, **_READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return self._answer(request, selectors.study_for(request.user, pk))
+
+    @extend_schema(
+        summary="Change consensus settings (the study's admins); every session with a consensus computes it again",
+        description=(
+            "Send only the settings to change, e.g. `{\"values\": {\"cortical_fraction_cortical\": 0.8}, "
+            "\"reason\": \"...\"}`. 400 names an unknown setting or a value the rules refuse."
+        ),
+        request=s.SettingsInputSerializer,
+        responses={200: s.SettingsOutputSerializer, **_WRITE_ERRORS},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        study = selectors.study_for(request.user, pk)
+        data = s.SettingsInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        consensus_settings_update(by=request.user, study=study, **data.validated_data)
+        return self._answer(request, study)
