@@ -16,6 +16,13 @@ The values are divided by their SD before fitting and the results scaled back: s
 "random effects on the boundary" with an absolute threshold that variances in ppm^2 (~1e-4) always
 fall under, and the optimiser behaves better on unit-scale data. z and p do not change.
 
+The optimiser starts from the ordinary least-squares fixed effects and the one-way ANOVA (method of
+moments) estimate of the variance ratio s_u^2 / s_e^2 on their residuals (Searle's n0 for unequal
+group sizes), at least :data:`MIN_START_RATIO` (statsmodels parametrises the variance by its square
+root, whose gradient vanishes at 0). This changes only where the search starts: statsmodels'
+default start (ratio 1) needs 2-3 times as many likelihood evaluations, each a Python loop over the
+patients. Should the fit from there not converge, it is repeated from statsmodels' default start.
+
 References
 ----------
 Lindstrom MJ, Bates DM. Newton-Raphson and EM algorithms for linear mixed-effects models for
@@ -30,19 +37,45 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from statsmodels.regression.mixed_linear_model import MixedLM
+from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams
 
 from qsmreview.stats.results import Coefficient, MixedModelResult, finite_or_none
 
 #: Kinds of value the model knows, the reference (WM lesions) first.
 KINDS = ("wm", "cortical", "mixed_wm", "mixed_cortical")
 METHOD = "REML, statsmodels MixedLM (random intercept per patient)"
+#: Smallest variance ratio the optimiser starts from.
+MIN_START_RATIO = 0.05
 
 
 def formula(levels: Sequence[str]) -> str:
     """The model in lme4 notation for the given levels (reference first)."""
     terms = " + ".join(["1", *levels[1:]])
     return f"relative_susceptibility_ppm ~ {terms} + (1 | subject)"
+
+
+def start_params(y: np.ndarray, design: np.ndarray, codes: np.ndarray) -> MixedLMParams:
+    """Where the REML search starts: OLS fixed effects, ANOVA variance ratio (see the module notes).
+
+    Parameters
+    ----------
+    y : (N,) float array
+        Values (any unit: the ratio is unit-free).
+    design : (N, K) float array
+        Fixed-effects design matrix.
+    codes : (N,) int array
+        Patient index 0 .. P-1 of each value (every index used).
+    """
+    beta = np.linalg.lstsq(design, y, rcond=None)[0]
+    residual = y - design @ beta
+    sizes = np.bincount(codes)
+    n, k = residual.size, sizes.size
+    means = np.bincount(codes, weights=residual) / sizes
+    between = float(np.sum(sizes * (means - residual.mean()) ** 2)) / (k - 1)
+    within = float(np.sum((residual - means[codes]) ** 2)) / max(n - k, 1)
+    n0 = (n - float(np.sum(sizes**2)) / n) / (k - 1)
+    ratio = (between - within) / n0 / within if within > 0 else 1.0
+    return MixedLMParams.from_components(beta, cov_re=np.array([[max(ratio, MIN_START_RATIO)]]))
 
 
 def fit_mixed_model(
@@ -114,7 +147,11 @@ def fit_mixed_model(
     try:
         with warnings.catch_warnings(record=True) as raised:
             warnings.simplefilter("always")
-            fit = MixedLM(y / scale, design, groups=codes).fit(reml=True)
+            model = MixedLM(y / scale, design, groups=codes)
+            fit = model.fit(reml=True, start_params=start_params(y / scale, design, codes))
+            if not fit.converged:
+                notes.append("no convergence from the ANOVA start: refitted from statsmodels' default start")
+                fit = model.fit(reml=True)
         caught = list(dict.fromkeys(str(w.message).strip() for w in raised))
     except (np.linalg.LinAlgError, ValueError) as exc:
         return unfitted(f"not fitted: statsmodels failed ({exc})")
