@@ -21,7 +21,9 @@ moments) estimate of the variance ratio s_u^2 / s_e^2 on their residuals (Searle
 group sizes), at least :data:`MIN_START_RATIO` (statsmodels parametrises the variance by its square
 root, whose gradient vanishes at 0). This changes only where the search starts: statsmodels'
 default start (ratio 1) needs 2-3 times as many likelihood evaluations, each a Python loop over the
-patients. Should the fit from there not converge, it is repeated from statsmodels' default start.
+patients. BFGS is tried first; if it does not converge (typically when the between-patient variance
+is estimated at 0, on the boundary), Powell's derivative-free search is tried from the same start
+(:data:`OPTIMISERS`). The result records which optimiser it comes from and whether it converged.
 
 References
 ----------
@@ -44,6 +46,10 @@ from qsmreview.stats.results import Coefficient, MixedModelResult, finite_or_non
 #: Kinds of value the model knows, the reference (WM lesions) first.
 KINDS = ("wm", "cortical", "mixed_wm", "mixed_cortical")
 METHOD = "REML, statsmodels MixedLM (random intercept per patient)"
+#: Optimisers tried in turn until one converges: BFGS (fast), then Powell (derivative-free: converges
+#: when the between-patient variance is 0, where BFGS on statsmodels' square-root parametrisation
+#: stalls and its Hessian is singular).
+OPTIMISERS = ("bfgs", "powell")
 #: Smallest variance ratio the optimiser starts from.
 MIN_START_RATIO = 0.05
 
@@ -143,18 +149,23 @@ def fit_mixed_model(
 
     design = np.column_stack([np.ones(n_obs)] + [(kind == level).astype(np.float64) for level in present[1:]])
     scale = float(np.std(y))
-    caught: list[str] = []
-    try:
+    start = start_params(y / scale, design, codes)
+    model = MixedLM(y / scale, design, groups=codes)
+    fit, optimiser, caught, failure = None, "", [], ""
+    for optimiser in OPTIMISERS:
         with warnings.catch_warnings(record=True) as raised:
             warnings.simplefilter("always")
-            model = MixedLM(y / scale, design, groups=codes)
-            fit = model.fit(reml=True, start_params=start_params(y / scale, design, codes))
-            if not fit.converged:
-                notes.append("no convergence from the ANOVA start: refitted from statsmodels' default start")
-                fit = model.fit(reml=True)
+            try:
+                fit = model.fit(reml=True, start_params=start, method=optimiser)
+            except (np.linalg.LinAlgError, ValueError) as exc:
+                fit, failure = None, f"{optimiser}: {exc}"
         caught = list(dict.fromkeys(str(w.message).strip() for w in raised))
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        return unfitted(f"not fitted: statsmodels failed ({exc})")
+        if fit is not None and fit.converged:
+            break
+        notes.append(f"{optimiser} did not converge" + (f" ({failure})" if fit is None else "")
+                     + (f"; trying {OPTIMISERS[OPTIMISERS.index(optimiser) + 1]}" if optimiser != OPTIMISERS[-1] else ""))
+    if fit is None:
+        return unfitted(f"not fitted: statsmodels failed ({failure})")
 
     k = design.shape[1]
     ci = np.asarray(fit.conf_int(alpha=1 - confidence))[:k]
@@ -178,7 +189,7 @@ def fit_mixed_model(
     return MixedModelResult(
         formula=formula(present),
         fitted=True,
-        method=METHOD,
+        method=f"{METHOD}, optimiser {optimiser}",
         levels=present,
         n_obs=n_obs,
         n_patients=n_patients,

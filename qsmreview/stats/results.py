@@ -195,7 +195,8 @@ class MixedModelResult(_AsDict):
     fitted : bool
         False when the model was not fitted (too few values or patients; see ``notes``).
     method : str
-        Estimation (``"REML, statsmodels MixedLM"``).
+        Estimation and the optimiser that gave the fit
+        (``"REML, statsmodels MixedLM (random intercept per patient), optimiser bfgs"``).
     levels : tuple of str
         The lesion kinds in the model (``wm``, ``cortical``, and with portions ``mixed_wm``,
         ``mixed_cortical``); the first is the reference.

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
 
-from qsmreview.stats.mixedmodel import fit_mixed_model, formula
+from qsmreview.stats.mixedmodel import MIN_START_RATIO, fit_mixed_model, formula, start_params
 
 
 def cohort(seed: int, patients: int = 15, portions: bool = False) -> pd.DataFrame:
@@ -27,12 +27,20 @@ def cohort(seed: int, patients: int = 15, portions: bool = False) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def reference_fit(data: pd.DataFrame):
-    # On values in ppm statsmodels always warns "MLE may be on the boundary" (its threshold is
-    # absolute, and ppm^2 variances are ~1e-4): the warning the scaling in fit_mixed_model avoids.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The MLE may be on the boundary")
-        return smf.mixedlm("y ~ C(kind, Treatment('wm'))", data, groups=data["subject"]).fit(reml=True)
+def reference_fit(data: pd.DataFrame) -> SimpleNamespace:
+    """statsmodels' formula interface with its default start, on the values in ppb, scaled back to ppm.
+
+    Not on ppm: there statsmodels always warns "MLE may be on the boundary" (its threshold is
+    absolute and ppm^2 variances are ~1e-4), and with no patient effect its fit fails (singular
+    matrix); the scaling inside fit_mixed_model avoids the same trouble.
+    """
+    ppb = data.assign(y=data["y"] * 1000)
+    fit = smf.mixedlm("y ~ C(kind, Treatment('wm'))", ppb, groups=ppb["subject"]).fit(reml=True)
+    return SimpleNamespace(
+        fe_params=fit.fe_params / 1000, bse_fe=fit.bse_fe / 1000, tvalues=fit.tvalues, pvalues=fit.pvalues,
+        ci=fit.conf_int(alpha=0.05) / 1000, cov_re=float(fit.cov_re.iloc[0, 0]) / 1e6, scale=fit.scale / 1e6,
+        converged=fit.converged,
+    )
 
 
 @pytest.mark.parametrize(("seed", "portions"), [(0, False), (1, False), (2, True)])
@@ -45,7 +53,7 @@ def test_it_fits_what_statsmodels_fits_from_the_formula(seed: int, portions: boo
     assert (result.n_obs, result.n_patients) == (len(data), data["subject"].nunique())
     assert [c.name for c in result.coefficients] == ["intercept", *levels[1:]]
     names = ["Intercept", *(f"C(kind, Treatment('wm'))[T.{k}]" for k in levels[1:])]
-    ci = expected.conf_int(alpha=0.05)
+    ci = expected.ci
     for c, name in zip(result.coefficients, names, strict=True):
         assert c.estimate_ppm == pytest.approx(expected.fe_params[name], rel=1e-4, abs=1e-7)
         assert c.se_ppm == pytest.approx(expected.bse_fe[name], rel=1e-3)
@@ -53,7 +61,7 @@ def test_it_fits_what_statsmodels_fits_from_the_formula(seed: int, portions: boo
         assert c.p == pytest.approx(expected.pvalues[name], rel=1e-2, abs=1e-12)
         assert (c.ci_low_ppm, c.ci_high_ppm) == (pytest.approx(ci.loc[name, 0], rel=1e-3, abs=1e-6),
                                                  pytest.approx(ci.loc[name, 1], rel=1e-3, abs=1e-6))
-    assert result.random_intercept_var_ppm2 == pytest.approx(float(expected.cov_re.iloc[0, 0]), rel=1e-3)
+    assert result.random_intercept_var_ppm2 == pytest.approx(expected.cov_re, rel=1e-3)
     assert result.residual_var_ppm2 == pytest.approx(expected.scale, rel=1e-4)
     assert result.formula == formula(levels)
     assert result.warnings == ()
@@ -93,3 +101,36 @@ def test_it_says_why_it_did_not_fit(values, kinds, subjects, reason) -> None:
 def test_it_refuses_unknown_levels() -> None:
     with pytest.raises(ValueError, match="levels"):
         fit_mixed_model([0.1], ["wm"], ["A"], levels=("wm", "grey"))
+
+
+def test_it_starts_from_the_anova_variance_ratio() -> None:
+    # groups (1, 3), (5, 7), (2, 4): MSB = 2 * sum((2|6|3 - 11/3)^2) / 2 = 26/3, MSW = 6/3 = 2,
+    # n0 = 2, so s_u^2 = (26/3 - 2) / 2 = 10/3 and the ratio s_u^2 / s_e^2 = 5/3 (by hand)
+    start = start_params(np.array([1.0, 3, 5, 7, 2, 4]), np.ones((6, 1)), np.array([0, 0, 1, 1, 2, 2]))
+    assert start.fe_params == pytest.approx([11 / 3])
+    assert start.cov_re[0, 0] == pytest.approx(5 / 3)
+    # no between-patient spread: the ratio would be negative, the start is the floor
+    floor = start_params(np.array([1.0, 3, 1, 3]), np.ones((4, 1)), np.array([0, 0, 1, 1]))
+    assert floor.cov_re[0, 0] == MIN_START_RATIO
+
+
+def test_it_finds_the_boundary_fit_when_patients_do_not_differ() -> None:
+    # No patient effect: REML puts the between-patient variance at 0, where BFGS stalls; the fixed
+    # effects are then those of ordinary least squares.
+    rng = np.random.default_rng(8)
+    data = pd.DataFrame({
+        "subject": [f"S{i % 9}" for i in range(90)],
+        "kind": ["cortical" if i % 4 == 0 else "wm" for i in range(90)],
+    })
+    data["y"] = np.where(data["kind"] == "wm", 0.014, -0.018) + rng.normal(0, 0.012, len(data))
+    result = fit_mixed_model(data["y"].to_numpy(), list(data["kind"]), list(data["subject"]))
+    assert result.fitted and result.converged and result.method.endswith("optimiser powell")
+    assert "bfgs did not converge; trying powell" in result.notes
+    assert any("boundary" in w for w in result.warnings)
+    assert result.random_intercept_var_ppm2 == pytest.approx(0, abs=1e-9)
+    ols = smf.ols("y ~ C(kind, Treatment('wm'))", data).fit()
+    assert result.residual_var_ppm2 == pytest.approx(ols.scale, rel=1e-4)
+    for c, name in zip(result.coefficients, ["Intercept", "C(kind, Treatment('wm'))[T.cortical]"], strict=True):
+        assert c.estimate_ppm == pytest.approx(ols.params[name], abs=1e-7)
+        # MixedLM's SEs come from the inverse of its whole Hessian (variances included): ~0.3 % off OLS here
+        assert c.se_ppm == pytest.approx(ols.bse[name], rel=1e-2)
