@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import platform
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -167,18 +168,19 @@ def patient_means(values_ppm: np.ndarray, subjects: np.ndarray) -> tuple[np.ndar
     Parameters
     ----------
     values_ppm : (N,) float array
-    subjects : (N,) array of str
+    subjects : (N,) array of str or int
+        Patient of each value (names, or integer codes).
 
     Returns
     -------
-    subjects : (P,) array of str
+    subjects : (P,) array
         The patients with at least one value, sorted.
     means : (P,) float64 array
         Each patient's mean, ppm.
     counts : (P,) int array
         Values behind each mean.
     """
-    names, codes, counts = np.unique(np.asarray(subjects, dtype=object), return_inverse=True, return_counts=True)
+    names, codes, counts = np.unique(np.asarray(subjects), return_inverse=True, return_counts=True)
     sums = np.bincount(codes, weights=np.asarray(values_ppm, dtype=np.float64), minlength=names.size)
     return names, sums / np.maximum(counts, 1), counts
 
@@ -325,17 +327,16 @@ def analyse(
     measured = [r for r in rows if r.relative_susceptibility_ppm is not None]
     values = np.array([r.relative_susceptibility_ppm for r in measured], dtype=np.float64)
     subjects = np.array([r.subject for r in measured], dtype=object)
+    codes = np.unique(subjects, return_inverse=True)[1] if subjects.size else np.zeros(0, dtype=np.intp)
     kinds = np.array(
         [r.lesion_type if r.lesion_type != "mixed" else f"mixed_{r.portion}" for r in measured], dtype=object
     )
 
-    counts: dict[str, dict[str, set[str]]] = {}
-    unmeasured: dict[str, int] = {}
-    for r in rows:
-        counts.setdefault(r.subject, {"wm": set(), "cortical": set(), "mixed": set()})[r.lesion_type].add(r.lesion)
-        unmeasured[r.subject] = unmeasured.get(r.subject, 0) + (r.relative_susceptibility_ppm is None)
+    lesions = Counter((s, t) for s, t, _ in {(r.subject, r.lesion_type, r.lesion) for r in rows})
+    unmeasured = Counter(r.subject for r in rows if r.relative_susceptibility_ppm is None)
     per_subject = tuple(
-        SubjectCounts(s, len(c["wm"]), len(c["cortical"]), len(c["mixed"]), unmeasured[s]) for s, c in counts.items()
+        SubjectCounts(s, lesions[s, "wm"], lesions[s, "cortical"], lesions[s, "mixed"], unmeasured[s])
+        for s in dict.fromkeys(r.subject for r in rows)
     )
     all_subjects = len(per_subject)
 
@@ -344,7 +345,7 @@ def analyse(
     for name, (lesion_type, portion, label) in GROUPS.items():
         kind = lesion_type if lesion_type != "mixed" else f"mixed_{portion}"
         inside = kinds == kind
-        x, s = values[inside], subjects[inside]
+        x, s = values[inside], codes[inside]
         with_values, means, per = patient_means(x, s)
         lesion_groups.append(describe(x, name=name, label=label, level="lesion", confidence=confidence,
                                       n_patients=int(with_values.size)))
@@ -372,7 +373,7 @@ def analyse(
     tests, correction = _correct([g.test for g in groups] + [welch, mwu, paired, wilcoxon], family, alpha)
     groups = [replace(g, test=t) for g, t in zip(groups, tests, strict=False)]
     model = fit_mixed_model(
-        values, kinds, subjects,
+        values, kinds, codes,
         levels=("wm", "cortical", "mixed_wm", "mixed_cortical") if model_portions else ("wm", "cortical"),
         confidence=confidence,
     )

@@ -100,7 +100,7 @@ def fit_mixed_model(
         Relative susceptibility of each lesion or portion, ppm (finite). Not modified.
     kinds : (N,) sequence of str
         Kind of each value, one of :data:`KINDS`; values of kinds not in ``levels`` are left out.
-    subjects : (N,) sequence of str
+    subjects : (N,) sequence of str or int
         Patient of each value (the random intercept's grouping).
     levels : sequence of str
         Kinds in the model; the first is the reference (the intercept). Levels without any value
@@ -121,8 +121,10 @@ def fit_mixed_model(
         raise ValueError(f"levels must be distinct kinds among {KINDS}, got {levels}")
     y_all = np.asarray(values_ppm, dtype=np.float64)
     kind_all = np.asarray(kinds, dtype=object)
-    subject_all = np.asarray(subjects, dtype=object)
-    keep = np.isin(kind_all, levels)
+    subject_all = np.asarray(subjects)
+    keep = np.zeros(y_all.size, dtype=bool)
+    for level in levels:
+        keep |= kind_all == level
     y, kind, subject = y_all[keep], kind_all[keep], subject_all[keep]
     notes: list[str] = []
     present = tuple(level for level in levels if np.any(kind == level))
