@@ -21,8 +21,11 @@ References
 ----------
 Wisnieff C, Ramanan S, Olesik J, Gauthier S, Wang Y, Pitt D. Quantitative susceptibility mapping
 (QSM) of white matter multiple sclerosis lesions: interpreting positive susceptibility and the
-presence of iron. Magn Reson Med 2015;74:564-570. doi:10.1002/mrm.25420 (the WM-lesion analysis:
-lesion susceptibility relative to normal-appearing WM, one-sample tests against 0).
+presence of iron. Magn Reson Med 2015;74:564-570 (the design of the WM-lesion analysis: what a
+lesion's susceptibility relative to its surroundings, and its sign, say about iron and myelin).
+The 7T group figures this analysis reproduces (WM, cortical and mixed lesions, per patient, the
+Bonferroni family of six) are the reference study's Table 3 as given in issue 18
+(:data:`qsmreview.stats.synthetic.REFERENCE_TABLE3`).
 """
 
 from __future__ import annotations
