@@ -134,3 +134,15 @@ def test_it_finds_the_boundary_fit_when_patients_do_not_differ() -> None:
         assert c.estimate_ppm == pytest.approx(ols.params[name], abs=1e-7)
         # MixedLM's SEs come from the inverse of its whole Hessian (variances included): ~0.3 % off OLS here
         assert c.se_ppm == pytest.approx(ols.bse[name], rel=1e-2)
+
+
+@pytest.mark.parametrize("patients", [30, 200])
+def test_it_stops_where_statsmodels_default_tolerance_stops_to_well_below_an_se(patients: int) -> None:
+    data = cohort(11, patients=patients)
+    result = fit_mixed_model(data["y"].to_numpy(), list(data["kind"]), list(data["subject"]))
+    expected = reference_fit(data)
+    names = ["Intercept", "C(kind, Treatment('wm'))[T.cortical]"]
+    for c, name in zip(result.coefficients, names, strict=True):
+        assert abs(c.estimate_ppm - expected.fe_params[name]) < 1e-3 * expected.bse_fe[name]
+        assert c.se_ppm == pytest.approx(expected.bse_fe[name], rel=1e-3)
+    assert result.random_intercept_var_ppm2 == pytest.approx(expected.cov_re, rel=5e-3)
