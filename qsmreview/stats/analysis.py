@@ -33,8 +33,9 @@ from __future__ import annotations
 import platform
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import scipy
@@ -84,8 +85,8 @@ def _counts(x: np.ndarray) -> tuple[int, int, int]:
     return int(np.sum(x > 0)), int(np.sum(x < 0)), int(np.sum(x == 0))
 
 
-def _run(call, *args, **kwargs):  # type: ignore[no-untyped-def]
-    """Call a scipy test, returning (result, warning texts)."""
+def _run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, tuple[str, ...]]:
+    """Call a scipy test, returning (its result, the texts of the warnings it raised)."""
     with warnings.catch_warnings(record=True) as raised:
         warnings.simplefilter("always")
         result = call(*args, **kwargs)

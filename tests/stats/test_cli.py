@@ -13,7 +13,7 @@ import pytest
 from qsmreview.stats.cli import main
 from qsmreview.stats.synthetic import reference_cohort
 from qsmreview.stats.table import format_table, read_table
-from tests.stats.test_report import check_text_against_json
+from tests.stats.textcheck import check_text_against_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
