@@ -22,8 +22,8 @@ the start at the REML estimate itself, found on the profile likelihood of the on
 g = s_u^2 / s_e^2, which for a random intercept has a closed form per patient (below) and costs
 ~1 ms for 10,000 values. statsmodels then evaluates its own likelihood and gradient there, stops
 when the gradient is below its tolerance (usually at once), and computes everything reported
-(estimates, Hessian, SEs, p) itself; from statsmodels' default start (g = 1) BFGS needs 9
-evaluations on the benchmark's table instead of 1. With ``V_i = s_e^2 (I + g 1 1')`` for patient
+(estimates, Hessian, SEs, p) itself; from statsmodels' default start (g = 1) it needs 10
+likelihood and gradient evaluations on the benchmark's table instead of 1. With ``V_i = s_e^2 (I + g 1 1')`` for patient
 i's ``n_i`` values, ``c_i = g / (1 + n_i g)``, ``S_i`` the column sums of patient i's rows of the
 design X and ``t_i`` the sum of its values:
 
