@@ -61,9 +61,9 @@ from qsmreview.stats.results import Coefficient, MixedModelResult, finite_or_non
 #: Kinds of value the model knows, the reference (WM lesions) first.
 KINDS = ("wm", "cortical", "mixed_wm", "mixed_cortical")
 METHOD = "REML, statsmodels MixedLM (random intercept per patient)"
-#: Optimisers tried in turn until one converges: BFGS (fast), then Powell (derivative-free: converges
-#: when the between-patient variance is 0, where BFGS on statsmodels' square-root parametrisation
-#: stalls and its Hessian is singular).
+#: Optimisers tried in turn until one converges: BFGS, then Powell (derivative-free; from
+#: statsmodels' default start it is the one that reaches a between-patient variance of 0, where BFGS
+#: on the square-root parametrisation stalls; from :func:`start_params` it is only a fallback).
 OPTIMISERS = ("bfgs", "powell")
 #: Bounds of the search for log g (g = s_u^2 / s_e^2) in :func:`start_params`.
 LOG_RATIO_BOUNDS = (-25.0, 12.0)
@@ -133,8 +133,8 @@ def start_params(y: np.ndarray, design: np.ndarray, codes: np.ndarray) -> MixedL
 
 def fit_mixed_model(
     values_ppm: Sequence[float] | np.ndarray,
-    kinds: Sequence[str],
-    subjects: Sequence[str],
+    kinds: Sequence[str] | np.ndarray,
+    subjects: Sequence[str] | Sequence[int] | np.ndarray,
     *,
     levels: Sequence[str] = ("wm", "cortical"),
     confidence: float = 0.95,
