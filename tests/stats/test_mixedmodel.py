@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from statsmodels.regression.mixed_linear_model import MixedLM
 
 from qsmreview.stats.mixedmodel import fit_mixed_model, formula, start_params
 
@@ -162,3 +163,32 @@ def test_it_stops_where_statsmodels_default_tolerance_stops_to_well_below_an_se(
         assert abs(c.estimate_ppm - expected.fe_params[name]) < 1e-3 * expected.bse_fe[name]
         assert c.se_ppm == pytest.approx(expected.bse_fe[name], rel=1e-3)
     assert result.random_intercept_var_ppm2 == pytest.approx(expected.cov_re, rel=5e-3)
+
+
+def test_it_falls_back_to_powell_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = cohort(5)
+    original = MixedLM.fit
+
+    def bfgs_fails(self, *args, method=None, **kwargs):
+        if method == "bfgs":
+            raise np.linalg.LinAlgError("Singular matrix")
+        return original(self, *args, method=method, **kwargs)
+
+    monkeypatch.setattr(MixedLM, "fit", bfgs_fails)
+    result = fit_mixed_model(data["y"].to_numpy(), list(data["kind"]), list(data["subject"]))
+    assert result.fitted and result.converged and result.method.endswith("optimiser powell")
+    assert "bfgs did not converge (bfgs: Singular matrix); trying powell" in result.notes
+    expected = reference_fit(data)
+    assert result.coefficient("cortical").estimate_ppm == pytest.approx(
+        expected.fe_params["C(kind, Treatment('wm'))[T.cortical]"], rel=1e-4)
+
+
+def test_it_reports_a_model_statsmodels_cannot_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    def always_fails(self, *args, **kwargs):
+        raise np.linalg.LinAlgError("Singular matrix")
+
+    monkeypatch.setattr(MixedLM, "fit", always_fails)
+    data = cohort(5)
+    result = fit_mixed_model(data["y"].to_numpy(), list(data["kind"]), list(data["subject"]))
+    assert not result.fitted and result.coefficients == ()
+    assert result.notes[-1] == "not fitted: statsmodels failed (powell: Singular matrix)"
