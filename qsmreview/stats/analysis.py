@@ -52,7 +52,7 @@ from qsmreview.stats.results import (
     SubjectCounts,
     finite_or_none,
 )
-from qsmreview.stats.table import LesionRow, LesionTable
+from qsmreview.stats.table import UNCLASSIFIED, LesionRow, LesionTable
 
 #: Lesion-level groups: name -> (lesion_type, portion, label).
 GROUPS: dict[str, tuple[str, str, str]] = {
@@ -339,7 +339,8 @@ def analyse(
     lesions = Counter((s, t) for s, t, _ in {(r.subject, r.lesion_type, r.lesion) for r in rows})
     unmeasured = Counter(r.subject for r in rows if r.relative_susceptibility_ppm is None)
     per_subject = tuple(
-        SubjectCounts(s, lesions[s, "wm"], lesions[s, "cortical"], lesions[s, "mixed"], unmeasured[s])
+        SubjectCounts(s, lesions[s, "wm"], lesions[s, "cortical"], lesions[s, "mixed"], unmeasured[s],
+                      lesions[s, UNCLASSIFIED])
         for s in dict.fromkeys(r.subject for r in rows)
     )
     all_subjects = len(per_subject)
@@ -382,6 +383,9 @@ def analyse(
         confidence=confidence,
     )
     notes = []
+    unclassified = sum(c.n_unclassified for c in per_subject)
+    if unclassified:
+        notes.append(f"{unclassified} unclassified lesion(s) (no GM or WM voxel) left out of every statistic")
     if len(rows) - len(measured):
         notes.append(f"{len(rows) - len(measured)} row(s) without a value skipped (not measured)")
     if not rows:
@@ -396,6 +400,7 @@ def analyse(
         n_wm_lesions=sum(c.n_wm for c in per_subject),
         n_cortical_lesions=sum(c.n_cortical for c in per_subject),
         n_mixed_lesions=sum(c.n_mixed for c in per_subject),
+        n_unclassified_lesions=unclassified,
         subjects=per_subject,
         groups=tuple(groups),
         comparisons=tuple(tests[len(groups):]),

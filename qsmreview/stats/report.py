@@ -90,7 +90,8 @@ def render_text(result: Analysis) -> str:
         f"Table: {result.source or '(rows given in code)'}",
         f"Rows: {result.n_rows} ({result.n_measured} measured, {result.n_unmeasured} without a value, skipped); "
         f"patients: {len(result.subjects)}; lesions: {result.n_wm_lesions} WM, {result.n_cortical_lesions} cortical, "
-        f"{result.n_mixed_lesions} mixed",
+        f"{result.n_mixed_lesions} mixed"
+        + (f", {result.n_unclassified_lesions} unclassified (left out)" if result.n_unclassified_lesions else ""),
         "",
         f"Relative susceptibility (ppm). One-sample t test of the mean against 0, two-sided; {level} CI t-based.",
     ]
@@ -127,7 +128,9 @@ def render_text(result: Analysis) -> str:
         out.append("  not fitted (see notes)")
     out += ["", "Patients (lesions cortical/WM/mixed; rows without a value):"]
     out += [
-        f"  {s.subject:<16}{s.n_cortical:>4}/{s.n_wm}/{s.n_mixed}" + (f"; {s.n_unmeasured_rows} skipped" if s.n_unmeasured_rows else "")
+        f"  {s.subject:<16}{s.n_cortical:>4}/{s.n_wm}/{s.n_mixed}"
+        + (f"; {s.n_unclassified} unclassified" if s.n_unclassified else "")
+        + (f"; {s.n_unmeasured_rows} skipped" if s.n_unmeasured_rows else "")
         for s in result.subjects
     ]
     notes = _notes(

@@ -235,13 +235,17 @@ class MixedModelResult(_AsDict):
 
 @dataclass(frozen=True)
 class SubjectCounts(_AsDict):
-    """Lesions of one patient in the table, by type (a mixed lesion counts once), and rows skipped."""
+    """Lesions of one patient in the table, by type (a mixed lesion counts once), and rows skipped.
+
+    ``n_unmeasured_rows`` counts rows without a value, unclassified lesions' rows included.
+    """
 
     subject: str
     n_wm: int
     n_cortical: int
     n_mixed: int
     n_unmeasured_rows: int
+    n_unclassified: int = 0
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,8 @@ class Analysis(_AsDict):
         Rows in the table; rows with a value; rows with an empty value (skipped).
     n_wm_lesions, n_cortical_lesions, n_mixed_lesions : int
         Lesions in the table by type (a mixed lesion counts once, measured or not).
+    n_unclassified_lesions : int
+        Lesions consensus left unclassified (no GM or WM voxel): in no statistic.
     subjects : tuple of SubjectCounts
         Per patient, in order of first appearance.
     groups : tuple of GroupSummary
@@ -281,6 +287,7 @@ class Analysis(_AsDict):
     n_wm_lesions: int
     n_cortical_lesions: int
     n_mixed_lesions: int
+    n_unclassified_lesions: int
     subjects: tuple[SubjectCounts, ...]
     groups: tuple[GroupSummary, ...]
     comparisons: tuple[HypothesisTest, ...]

@@ -5,7 +5,8 @@ The table exchanged between consensus, statistics and exports (docs/statistics.m
 ========================== ==============================================================
 ``subject``                patient identifier (non-empty text)
 ``lesion``                 lesion identifier within the subject (non-empty text)
-``lesion_type``            ``wm``, ``cortical`` or ``mixed`` (case and spaces ignored)
+``lesion_type``            ``wm``, ``cortical`` or ``mixed`` (case and spaces ignored); also
+                           ``unclassified`` (see below)
 ``portion``                ``wm`` or ``cortical``: which part of the lesion the row measures
 ``relative_susceptibility_ppm`` susceptibility relative to the reference ROI, ppm; empty = not
                            measured
@@ -13,7 +14,8 @@ The table exchanged between consensus, statistics and exports (docs/statistics.m
 
 Other columns are ignored. A wm or cortical lesion has one row whose portion equals its type (an
 empty portion is read as the type); a mixed lesion has up to two rows, its WM and its cortical
-portion. Comma- or tab-separated: the header line decides (a tab in it means TSV). Every rule that
+portion. Consensus (issue 17) calls a lesion with no GM or WM voxel ``unclassified``: such a row
+is accepted with an empty portion and an empty value, counted, and left out of every statistic. Comma- or tab-separated: the header line decides (a tab in it means TSV). Every rule that
 fails raises :class:`LesionTableError` naming the file line (1 = header) and the column.
 
 Only :func:`read_table` touches the file system; :func:`parse_table` and :func:`validate_records`
@@ -31,8 +33,11 @@ from pathlib import Path
 
 #: The columns every table must have, in the order written by :func:`format_table`.
 COLUMNS = ("subject", "lesion", "lesion_type", "portion", "relative_susceptibility_ppm")
-#: Accepted values of ``lesion_type``.
+#: The lesion types the analysis groups.
 LESION_TYPES = ("wm", "cortical", "mixed")
+#: The type consensus gives a lesion with no GM or WM voxel (qsmreview.lesions.classify): accepted,
+#: never measured, counted and left out of every statistic.
+UNCLASSIFIED = "unclassified"
 #: Accepted values of ``portion``.
 PORTIONS = ("wm", "cortical")
 
@@ -67,9 +72,10 @@ class LesionRow:
     ----------
     subject, lesion : str
         Identifiers, stripped of surrounding spaces.
-    lesion_type : {"wm", "cortical", "mixed"}
-    portion : {"wm", "cortical"}
-        Equal to ``lesion_type`` unless the lesion is mixed.
+    lesion_type : {"wm", "cortical", "mixed", "unclassified"}
+    portion : {"wm", "cortical", ""}
+        Equal to ``lesion_type`` for wm and cortical lesions, either for mixed ones, "" for
+        unclassified ones.
     relative_susceptibility_ppm : float or None
         Finite, in ppm; None when the cell was empty (not measured).
     line : int or None
@@ -153,8 +159,9 @@ def validate_records(
     LesionTableError
         The first rule broken: a missing column, an empty subject or lesion, an unknown
         lesion_type or portion, a mixed row without portion, a wm/cortical row whose portion is
-        the other type, a value that is not a finite number, a (subject, lesion, portion) seen
-        before, or a lesion given two different types.
+        the other type, an unclassified row with a portion or a value, a value that is not a
+        finite number, a (subject, lesion, portion) seen before, or a lesion given two different
+        types.
     """
     rows: list[LesionRow] = []
     seen: dict[tuple[str, str, str], int | None] = {}
@@ -168,8 +175,15 @@ def validate_records(
         for column, value in (("subject", subject), ("lesion", lesion)):
             if not value:
                 raise LesionTableError("empty", source=source, line=line, column=column)
-        kind = _choice(text["lesion_type"], LESION_TYPES, source=source, line=line, column="lesion_type")
-        if text["portion"].strip():
+        kind = _choice(text["lesion_type"], (*LESION_TYPES, UNCLASSIFIED), source=source, line=line,
+                       column="lesion_type")
+        if kind == UNCLASSIFIED:
+            for column, why in (("portion", "has no portion"), ("relative_susceptibility_ppm", "is not measured")):
+                if text[column].strip():
+                    raise LesionTableError(f"an unclassified lesion {why}, got {text[column].strip()!r}",
+                                           source=source, line=line, column=column)
+            portion = ""
+        elif text["portion"].strip():
             portion = _choice(text["portion"], PORTIONS, source=source, line=line, column="portion")
         elif kind == "mixed":
             raise LesionTableError(
@@ -178,7 +192,7 @@ def validate_records(
             )
         else:
             portion = kind
-        if kind != "mixed" and portion != kind:
+        if kind not in ("mixed", UNCLASSIFIED) and portion != kind:
             raise LesionTableError(
                 f"portion {portion!r} on a {kind!r} lesion (only mixed lesions have portions of another type)",
                 source=source, line=line, column="portion",

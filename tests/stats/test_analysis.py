@@ -239,3 +239,13 @@ def test_it_never_modifies_its_input_and_describe_stands_alone() -> None:
     rows = (LesionRow("A", "1", "wm", "wm", 0.1),)
     analyse(rows)
     assert rows == (LesionRow("A", "1", "wm", "wm", 0.1),)
+
+
+def test_it_counts_unclassified_lesions_and_leaves_them_out() -> None:
+    rows = whole("A", "wm", [0.01, 0.02]) + [LesionRow("A", "u1", "unclassified", "", None),
+                                             LesionRow("B", "u2", "unclassified", "", None)]
+    result = analyse(rows)
+    assert (result.n_unclassified_lesions, result.n_wm_lesions, result.n_unmeasured) == (2, 2, 2)
+    assert [(s.subject, s.n_unclassified) for s in result.subjects] == [("A", 1), ("B", 1)]
+    assert result.group("wm_lesions").n == 2 and result.group("patient_wm_lesions").n == 1
+    assert "2 unclassified lesion(s) (no GM or WM voxel) left out of every statistic" in result.notes

@@ -149,3 +149,37 @@ def test_it_writes_values_that_read_back_exactly(tmp_path: Path) -> None:
         (r.subject, r.lesion, r.lesion_type, r.portion, r.relative_susceptibility_ppm) for r in rows
     ]
     assert [r.line for r in back.rows] == [2, 3, 4]
+
+
+def test_it_accepts_unclassified_lesions_without_portion_or_value() -> None:
+    table = parse_table(csv("MS01,1,wm,wm,0.01", "MS01,2,Unclassified,,"))
+    assert table.rows[1] == LesionRow("MS01", "2", "unclassified", "", None, 3)
+    for row, column in (("MS01,2,unclassified,wm,", "portion"), ("MS01,2,unclassified,,0.01", "relative_susceptibility_ppm")):
+        with pytest.raises(LesionTableError) as err:
+            parse_table(csv(row))
+        assert (err.value.line, err.value.column) == (2, column)
+        assert "an unclassified lesion" in str(err.value)
+
+
+# The header consensus (issue 17, qsmreview.lesions) writes: the five columns among many others.
+CONSENSUS_HEADER = (
+    "subject,lesion,lesion_type,portion,n_voxels,volume_mm3,cortical_fraction,raters,lesion_mean_ppm,"
+    "lesion_sd_ppm,reference_mean_ppm,reference_sd_ppm,reference_n_voxels,relative_susceptibility_ppm,"
+    "lesion_n_voxels,measured_n_voxels,centroid_ijk,central_slice,reference_roi,reference_flag,vote_majority"
+)
+
+
+def test_it_reads_a_table_as_consensus_writes_it() -> None:
+    text = csv(
+        "MS01,1,wm,wm,40,10.0,0.1,A;B;C,0.02,0.01,0.005,0.01,300,0.015,40,40,1.0;2.0;3.0,2,1,ok,wm",
+        "MS01,2,mixed,cortical,20,5.0,0.5,A;B,0.0,0.01,0.01,0.01,200,-0.01,40,20,1;2;3,2,2,ok,mixed",
+        "MS01,2,mixed,wm,20,5.0,0.5,A;B,0.02,0.01,0.005,0.01,300,0.015,40,20,1;2;3,2,3,ok,mixed",
+        "MS01,3,unclassified,,0,0.0,,C,,,,,,,3,0,4;5;6,,,empty,",
+        "MS01,4,cortical,cortical,10,2.5,0.9,A;B;C,,,,,,,10,0,7;8;9,3,4,ok,cortical",
+        header=CONSENSUS_HEADER,
+    )
+    table = parse_table(text)
+    assert [(r.lesion, r.lesion_type, r.portion, r.relative_susceptibility_ppm) for r in table.rows] == [
+        ("1", "wm", "wm", 0.015), ("2", "mixed", "cortical", -0.01), ("2", "mixed", "wm", 0.015),
+        ("3", "unclassified", "", None), ("4", "cortical", "cortical", None)]
+    assert table.n_unmeasured == 2
