@@ -63,7 +63,7 @@ ensure_venv() {
     echo "$want $extras" >"$stamp"
 }
 
-# ensure_frontend: `npm ci` in frontend/ (when package-lock.json changed), then copy NiiVue.
+# ensure_frontend: `npm ci` in frontend/ (when package-lock.json changed), then copy NiiVue and Vega.
 ensure_frontend() {
     local fe="$ROOT/frontend" stamp="$ROOT/frontend/node_modules/.qsmreview-installed" want
     command -v npm >/dev/null || die "npm is needed (Node.js 20 or newer: apt-get install nodejs npm)"
