@@ -287,6 +287,18 @@ def consensus_decisions_visible_to(user: AnyUser) -> QuerySet:
 
     return ConsensusDecision.objects.filter(run__in=consensus_runs_visible_to(user))
 
+def studies_with_statistics_visible_to(user: AnyUser) -> QuerySet[Study]:
+    """Studies whose statistics, lesion and patient tables and PI pages the user may read: those
+    where they are admin or PI (superusers: all). Raters never see them (the tables pool every
+    rater's consensus): for them, as for outsiders, the statistics do not exist (404). Writes
+    (importing a lesion table) need an admin on top (:func:`require_manage`)."""
+    if not user.is_authenticated:
+        return Study.objects.none()
+    if _is_super(user):
+        return Study.objects.all()
+    return Study.objects.filter(pk__in=_study_ids(user, (Role.ADMIN, Role.PI)))
+
+
 # --- provenance ---------------------------------------------------------------------------------
 
 #: What replaces a provenance input the user may not see: no id, kind, version or checksum.

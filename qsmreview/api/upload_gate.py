@@ -20,8 +20,9 @@ Every other route under ``/api/`` takes no files at all: a multipart body there 
 CSRF check would parse, and DRF's multipart parser would too) is refused at its first file part,
 so no API route streams a file to disk for a caller who may not upload.
 
-Outside the API, the one page that takes files is Django admin's series upload
-(``/admin/studies/series/add/``), and only from a user who administers a study; every other page
+Outside the API, two pages take files: Django admin's series upload
+(``/admin/studies/series/add/``), only from a user who administers a study, and the lesion-table
+import page (``/studies/<id>/reports/import/``), only from that study's admins; every other page
 takes none. There the parse is stopped at the first file part (:class:`StopUpload`, no byte of
 the file read) and the page answers as it would to a form without its file (the CSRF check or
 the admin's own permission check refuses it).
@@ -84,7 +85,18 @@ def _may_upload_on_page(request: HttpRequest) -> bool:
     """Whether a page (not an API route) may receive a file in this request."""
     from qsmreview.access import studies_managed_by
 
-    if request.path != reverse("admin:studies_series_add"):
-        return False
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_active and user.is_staff and studies_managed_by(user).exists())
+    if user is None or not user.is_active:
+        return False
+    if request.path == reverse("admin:studies_series_add"):
+        return bool(user.is_staff and studies_managed_by(user).exists())
+    # The lesion-table import page (qsmreview.reports): the study's admins only.
+    from django.urls import Resolver404, resolve
+
+    try:
+        match = resolve(request.path)
+    except Resolver404:
+        return False
+    if match.url_name != "study-reports-import":
+        return False
+    return studies_managed_by(user).filter(pk=match.kwargs.get("study_id")).exists()

@@ -157,6 +157,13 @@ def _store_set(
     instance.current = True
     instance.save()
     LesionRow.objects.bulk_create(_row(instance, row) for row in rows)
+    # The study's statistics read the current measurement sets: recompute them (debounced) once
+    # this set is committed.
+    from qsmreview.reports.services import statistics_after_change_on_commit
+
+    statistics_after_change_on_commit(
+        study_id=run.session.subject.study_id, what=f"measurements {number} of consensus run {run.pk} stored"
+    )
     return instance
 
 

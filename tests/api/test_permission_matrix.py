@@ -48,6 +48,14 @@ def _run(w: World, t: Target) -> Any:
     return w.side(t).consensus
 
 
+def _lesion_csv() -> Any:
+    """A lesion table CSV of a subject measured elsewhere (no clash with the consensus lesions)."""
+    from tests.api.world import uploaded_file
+
+    text = "subject,lesion,lesion_type,portion,relative_susceptibility_ppm\nEXT1,1,wm,wm,0.01\n"
+    return uploaded_file("lesions.csv", text.encode())
+
+
 def bids_zip_body() -> bytes:
     """A BIDS dataset as a zip: one T2* magnitude of a new subject (the BIDS-import route)."""
     import io
@@ -161,6 +169,23 @@ ROUTES = {
         Route("consensus.revert", "post",
               lambda w, t: f"/api/v1/consensus-decisions/{w.side(t).decision.pk}/revert/",
               lambda w, t: {"reason": "not a vein after all"}),
+        # statistics (reports): the study's admins and PI read and ask for a computation, admins
+        # import; raters and outsiders see nothing
+        Route("reports.statistics", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/statistics/"),
+        Route("reports.statistics_request", "post",
+              lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/statistics/",
+              lambda w, t: {"excluded": "include"}),
+        Route("reports.statistics_csv", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/statistics/csv/"),
+        Route("reports.lesion_table", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/lesion-table/"),
+        Route("reports.lesion_table_csv", "get",
+              lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/lesion-table/csv/"),
+        Route("reports.patient_table", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/patient-table/"),
+        Route("reports.patient_table_csv", "get",
+              lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/patient-table/csv/"),
+        Route("reports.imported_tables", "get",
+              lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/lesion-tables/"),
+        Route("reports.import", "post", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/lesion-tables/",
+              lambda w, t: {"file": _lesion_csv()}, multipart=True),
     ]
 }
 
@@ -222,6 +247,15 @@ consensus.exclusion        401       404      404   404     403/404 201/404 404/
 consensus.voxel_removal    401       404      404   404     403/404 400/404 404/400     400
 consensus.remeasure        401       404      404   404     403/404 201/404 404/201     201
 consensus.revert           401       404      404   404     403/404 201/404 404/201     201
+reports.statistics         401       404      404   404     200/404 200/404 404/200     200
+reports.statistics_request 401       404      404   404     202/404 202/404 404/202     202
+reports.statistics_csv     401       404      404   404     200/404 200/404 404/200     200
+reports.lesion_table       401       404      404   404     200/404 200/404 404/200     200
+reports.lesion_table_csv   401       404      404   404     200/404 200/404 404/200     200
+reports.patient_table      401       404      404   404     200/404 200/404 404/200     200
+reports.patient_table_csv  401       404      404   404     200/404 200/404 404/200     200
+reports.imported_tables    401       404      404   404     200/404 200/404 404/200     200
+reports.import             401       404      404   404     403/404 201/404 404/201     201
 """
 
 _OWN_SERIES = {"own:t2star_mag", "own:qsm", "own:lesion_mask"}
@@ -377,6 +411,23 @@ def test_it_covers_every_route_of_the_consensus_api():
         "api-consensus-voxel-removal": {"consensus.voxel_removal"},
         "api-consensus-remeasure": {"consensus.remeasure"},
         "api-consensus-revert": {"consensus.revert"},
+    }
+    assert {p.name for p in urlpatterns} == set(covered)
+    for rows in covered.values():
+        assert rows <= set(ROUTES) | set(LIST_MATRIX)
+
+
+def test_it_covers_every_route_of_the_statistics_api():
+    from qsmreview.reports.api.urls import urlpatterns
+
+    covered = {
+        "api-study-statistics": {"reports.statistics", "reports.statistics_request"},
+        "api-study-statistics-csv": {"reports.statistics_csv"},
+        "api-study-lesion-table": {"reports.lesion_table"},
+        "api-study-lesion-table-csv": {"reports.lesion_table_csv"},
+        "api-study-patient-table": {"reports.patient_table"},
+        "api-study-patient-table-csv": {"reports.patient_table_csv"},
+        "api-study-lesion-tables": {"reports.imported_tables", "reports.import"},
     }
     assert {p.name for p in urlpatterns} == set(covered)
     for rows in covered.values():

@@ -88,6 +88,8 @@ class Side:
     #: the session's current consensus run (tests.consensus.factories) and a decision on it
     consensus: object = None
     decision: object = None
+    #: the study's statistics snapshot (default filters), computed from that run
+    snapshot: object = None
 
 
 @dataclass
@@ -138,7 +140,11 @@ def build_side(name: str, study: Study, session: Session, member, uploader) -> S
     decision = ConsensusDecision.objects.create(
         run=run, kind="exclude", lesion=1, value={"reason": "vessel"}, reason="a vein", by=uploader
     )
-    return Side(name, study, session.subject, session, series, member, jobs, run, decision)
+    from qsmreview.access import system
+    from qsmreview.reports.services import statistics_compute
+
+    snapshot = statistics_compute(by=system("test world"), study=study)
+    return Side(name, study, session.subject, session, series, member, jobs, run, decision, snapshot)
 
 
 def build_world(*, users: dict[str, object], own: Side, other: Side) -> World:
@@ -157,6 +163,7 @@ def build_world(*, users: dict[str, object], own: Side, other: Side) -> World:
 def db_fingerprint() -> tuple:
     """Everything a refused write must leave unchanged."""
     from qsmreview.consensus.models import ConsensusDecision, MeasurementSet
+    from qsmreview.reports.models import ImportedLesionRow, ImportedLesionTable, StatisticsSnapshot
     from qsmreview.studies.models import Membership
 
     return (
@@ -168,6 +175,9 @@ def db_fingerprint() -> tuple:
         list(Job.objects.order_by("pk").values()),
         list(ConsensusDecision.objects.order_by("pk").values()),
         list(MeasurementSet.objects.order_by("pk").values("pk", "current")),
+        list(ImportedLesionTable.objects.order_by("pk").values()),
+        list(ImportedLesionRow.objects.order_by("pk").values()),
+        list(StatisticsSnapshot.objects.order_by("pk").values("pk")),
     )
 
 

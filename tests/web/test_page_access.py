@@ -33,6 +33,8 @@ consensus            302       404      404     200/404 200/404 404/200     200
 consensus_no_run     302       404      404     200/404 200/404 404/200     200
 consensus_qc         302       404      404     200/404 200/404 404/200     200
 study_consensus      302       404      404     200/404 200/404 404/200     200
+reports              302       404      404     200/404 200/404 404/200     200
+reports_import       302       404      404     404     200/404 404/200     200
 """
 
 
@@ -64,6 +66,8 @@ PAGES: dict[str, Callable[[Side], str]] = {
     "consensus_no_run": lambda s: f"/sessions/{s.bare_session_id}/consensus/",
     "consensus_qc": lambda s: f"/sessions/{s.session_id}/consensus/qc/",
     "study_consensus": lambda s: f"/studies/{s.study_id}/consensus/",
+    "reports": lambda s: f"/studies/{s.study_id}/reports/",
+    "reports_import": lambda s: f"/studies/{s.study_id}/reports/import/",
 }
 
 
@@ -132,6 +136,15 @@ def test_it_covers_every_consensus_page_route() -> None:
         "session-consensus-qc": {"consensus_qc"},
         "study-consensus": {"study_consensus"},
     }
+    assert {p.name for p in urlpatterns} == set(covered)
+    for pages in covered.values():
+        assert pages <= set(PAGES)
+
+
+def test_it_covers_every_reports_page_route() -> None:
+    from qsmreview.reports.urls import urlpatterns
+
+    covered = {"study-reports": {"reports"}, "study-reports-import": {"reports_import"}}
     assert {p.name for p in urlpatterns} == set(covered)
     for pages in covered.values():
         assert pages <= set(PAGES)

@@ -1,0 +1,223 @@
+"""Reads of a study's lesion table, patient table and statistics snapshots.
+
+Scoped by :func:`qsmreview.access.studies_with_statistics_visible_to` (the study's admins and PI,
+superusers); a rater or an outsider gets :class:`~qsmreview.errors.NotFound`.
+
+The study's lesion table is, with the filters (:mod:`qsmreview.reports.filters`):
+
+- the rows of the **current measurement set of the current consensus run** of every session
+  (``source`` all or consensus); a lesion is named by its consensus number, prefixed by the
+  session label when the subject has more than one session with a consensus;
+- the rows of every **imported table** of the study (``source`` all or imported);
+- without the rows that QC excluded unless ``excluded=include``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from qsmreview.access import AnyUser, studies_with_statistics_visible_to
+from qsmreview.consensus.models import LesionRow as ConsensusRow
+from qsmreview.consensus.models import MeasurementSet
+from qsmreview.errors import NotFound
+from qsmreview.reports.filters import Filters
+from qsmreview.reports.models import ImportedLesionRow, ImportedLesionTable, StatisticsSnapshot
+from qsmreview.studies.models import Study, Subject
+
+#: Columns of the study lesion table (JSON and CSV): the exchanged columns first.
+LESION_COLUMNS = (
+    "subject",
+    "lesion",
+    "lesion_type",
+    "portion",
+    "relative_susceptibility_ppm",
+    "excluded",
+    "exclusion_reason",
+    "source",
+    "session",
+    "consensus_run",
+    "consensus_lesion",
+)
+
+#: Columns of the patient table (like the reference study's Table 1).
+PATIENT_COLUMNS = (
+    "subject",
+    "sex",
+    "age_years",
+    "disease_duration_years",
+    "phenotype",
+    "treatment",
+    "n_lesions",
+    "n_wm",
+    "n_cortical",
+    "n_mixed",
+    "n_unclassified",
+    "mean_wm_ppm",
+    "mean_cortical_ppm",
+    "mean_mixed_wm_ppm",
+    "mean_mixed_cortical_ppm",
+)
+
+
+def study_for(user: AnyUser, pk: Any) -> Study:
+    """The study if the user may read its statistics; else NotFound (as if it did not exist)."""
+    try:
+        study = studies_with_statistics_visible_to(user).filter(pk=int(pk)).first()
+    except (TypeError, ValueError):
+        study = None
+    if study is None:
+        raise NotFound("no such study")
+    return study
+
+
+@dataclass(frozen=True)
+class StudyTable:
+    """The study's lesion table under some filters, and what it was made from."""
+
+    rows: list[dict[str, Any]]
+    inputs: dict[str, Any]
+    digest: str
+
+
+def current_measurement_sets(study: Study) -> list[dict[str, Any]]:
+    return list(
+        MeasurementSet.objects.filter(
+            current=True, run__current=True, run__status="succeeded", run__session__subject__study=study
+        )
+        .order_by("run__session__subject__code", "run__session__label")
+        .values("pk", "number", "run_id", "run__session_id", "run__session__label", "run__session__subject__code")
+    )
+
+
+def lesion_table(study: Study, filters: Filters) -> StudyTable:
+    """The study's lesion table (see the module's docstring) with its inputs and their digest."""
+    rows: list[dict[str, Any]] = []
+    sets: list[dict[str, Any]] = []
+    tables: list[dict[str, Any]] = []
+    if filters.source in ("all", "consensus"):
+        sets = current_measurement_sets(study)
+        per_subject = Counter(s["run__session__subject__code"] for s in sets)
+        by_set = {s["pk"]: s for s in sets}
+        qs = ConsensusRow.objects.filter(measurement_set_id__in=list(by_set)).order_by(
+            "measurement_set_id", "lesion", "portion"
+        )
+        if not filters.include_excluded:
+            qs = qs.filter(excluded=False)
+        for r in qs.values(
+            "measurement_set_id", "lesion", "lesion_type", "portion", "relative_susceptibility_ppm",
+            "excluded", "exclusion_reason",
+        ):
+            s = by_set[r["measurement_set_id"]]
+            subject = s["run__session__subject__code"]
+            name = str(r["lesion"])
+            if per_subject[subject] > 1:
+                name = f"{s['run__session__label']}:{name}"
+            rows.append({
+                "subject": subject,
+                "lesion": name,
+                "lesion_type": r["lesion_type"] or "unclassified",
+                "portion": r["portion"] if r["lesion_type"] else "",
+                "relative_susceptibility_ppm": r["relative_susceptibility_ppm"],
+                "excluded": r["excluded"],
+                "exclusion_reason": r["exclusion_reason"],
+                "source": "consensus",
+                "session": s["run__session_id"],
+                "consensus_run": s["run_id"],
+                "consensus_lesion": r["lesion"],
+            })
+    if filters.source in ("all", "imported"):
+        tables = list(
+            ImportedLesionTable.objects.filter(study=study).order_by("pk").values("pk", "name", "sha256", "n_rows")
+        )
+        names = {t["pk"]: t["name"] for t in tables}
+        for r in ImportedLesionRow.objects.filter(table__study=study).order_by("table_id", "line").values(
+            "table_id", "subject", "lesion", "lesion_type", "portion", "relative_susceptibility_ppm"
+        ):
+            rows.append({
+                "subject": r["subject"],
+                "lesion": r["lesion"],
+                "lesion_type": r["lesion_type"],
+                "portion": r["portion"],
+                "relative_susceptibility_ppm": r["relative_susceptibility_ppm"],
+                "excluded": False,
+                "exclusion_reason": "",
+                "source": f"imported:{names[r['table_id']]}",
+                "session": None,
+                "consensus_run": None,
+                "consensus_lesion": None,
+            })
+    inputs = {
+        "measurement_sets": [
+            {"id": s["pk"], "number": s["number"], "consensus_run": s["run_id"], "session": s["run__session_id"],
+             "subject": s["run__session__subject__code"]}
+            for s in sets
+        ],
+        "imported_tables": [{"id": t["pk"], "name": t["name"], "sha256": t["sha256"]} for t in tables],
+        "rows": len(rows),
+    }
+    return StudyTable(rows=rows, inputs=inputs, digest=input_digest(inputs, filters))
+
+
+def input_digest(inputs: dict[str, Any], filters: Filters) -> str:
+    """SHA-256 of the filters and the inputs' ids and checksums (measurement sets never change)."""
+    key = {
+        "filters": filters.as_dict(),
+        "measurement_sets": sorted(s["id"] for s in inputs["measurement_sets"]),
+        "imported_tables": sorted((t["id"], t["sha256"]) for t in inputs["imported_tables"]),
+    }
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def patient_table(study: Study, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per subject of the lesion table (and per study subject without lesions): the
+    demographics, lesions by type (a mixed lesion counts once) and mean relative susceptibility by
+    type (ppm, over the subject's measured lesions or portions; None without one)."""
+    lesions: dict[str, dict[str, str]] = defaultdict(dict)
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        lesions[r["subject"]][r["lesion"]] = r["lesion_type"]
+        v = r["relative_susceptibility_ppm"]
+        if v is not None and r["lesion_type"] != "unclassified":
+            kind = r["lesion_type"] if r["lesion_type"] != "mixed" else f"mixed_{r['portion']}"
+            values[r["subject"]][kind].append(float(v))
+    subjects = {s.code: s for s in Subject.objects.filter(study=study)}
+    out = []
+    for code in sorted(set(subjects) | set(lesions)):
+        s = subjects.get(code)
+        types = Counter(lesions[code].values())
+        out.append({
+            "subject": code,
+            "sex": s.sex if s else "",
+            "age_years": s.age_years if s else None,
+            "disease_duration_years": s.disease_duration_years if s else None,
+            "phenotype": s.phenotype if s else "",
+            "treatment": s.treatment if s else "",
+            "n_lesions": len(lesions[code]),
+            "n_wm": types["wm"],
+            "n_cortical": types["cortical"],
+            "n_mixed": types["mixed"],
+            "n_unclassified": types["unclassified"],
+            "mean_wm_ppm": _mean(values[code]["wm"]),
+            "mean_cortical_ppm": _mean(values[code]["cortical"]),
+            "mean_mixed_wm_ppm": _mean(values[code]["mixed_wm"]),
+            "mean_mixed_cortical_ppm": _mean(values[code]["mixed_cortical"]),
+        })
+    return out
+
+
+def latest_snapshot(study: Study, filters: Filters) -> StatisticsSnapshot | None:
+    """The newest snapshot of the study under these filters (None if there is none)."""
+    return StatisticsSnapshot.objects.filter(study=study, filters_key=filters.key).order_by("-created_at", "-pk").first()
+
+
+def imported_tables(study: Study):
+    return ImportedLesionTable.objects.filter(study=study).select_related("uploaded_by").order_by("-created_at", "-pk")
