@@ -66,8 +66,9 @@ def study_reports(request: HttpRequest, study_id: int) -> HttpResponse:
         return redirect(url)
     table = selectors.lesion_table(study, filters)
     snapshot = selectors.latest_snapshot(study, filters)
-    job = pending_job(study, filters)
     up_to_date = snapshot is not None and snapshot.input_digest == table.digest
+    # A queued job on an up-to-date snapshot will find nothing to do: no progress to show.
+    job = None if up_to_date else pending_job(study, filters)
     if snapshot is None and job is None:
         # A filter combination without a snapshot is computed as a job, its progress shown here.
         job = statistics_request(by=request.user, study=study, filters=filters, trigger="opened on the dashboard")

@@ -489,6 +489,11 @@ def demo_load(
     from qsmreview.consensus.demo import demo_consensus_ensure
 
     result.consensus_computed = demo_consensus_ensure(study=study, progress=progress).computed
+    # The statistics: the phantom study's own, and the second demo study (a synthetic cohort like
+    # the reference study's), computed at once so a PI sees Table 3 and Fig 2 without a worker.
+    from qsmreview.reports.demo import demo_reports_ensure
+
+    demo_reports_ensure(users=users, phantom_study=study, progress=progress)
     return result
 
 

@@ -114,3 +114,14 @@ def test_a_pi_cannot_upload_to_the_import_page(study, pi):
 
     assert response.status_code == 404
     assert not ImportedLesionTable.objects.exists()
+
+
+def test_it_shows_no_progress_when_the_snapshot_is_up_to_date(study, run, pi):
+    from qsmreview.reports.services import statistics_request
+
+    statistics_compute(by=system("test"), study=study)
+    statistics_request(by=pi, study=study)  # queued, would find nothing new
+
+    text = _client(pi).get(f"/studies/{study.pk}/reports/").content.decode()
+
+    assert 'data-testid="job-progress"' not in text and 'data-testid="up-to-date"' in text
