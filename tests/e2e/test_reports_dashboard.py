@@ -82,12 +82,28 @@ def test_a_pi_reads_hovers_clicks_and_downloads(logged_in_page, live_server, stu
     expect(page.locator('[data-testid="qc-table"] tr#lesion-1')).to_be_visible()
 
 
-def test_the_readme_screenshot_is_kept(screens_dir) -> None:
-    """Copies the dashboard screenshot to docs/img when asked (QSMREVIEW_UPDATE_SCREENSHOTS=1)."""
+def test_the_reference_cohort_dashboard(logged_in_page, live_server, study, admin, pi, screens_dir) -> None:
+    """The synthetic reference cohort (the demo's second study) drawn: 192 rows as points, 9 mixed
+    lesions joined. Its screenshot is the README's (copied to docs/img when
+    QSMREVIEW_UPDATE_SCREENSHOTS=1)."""
     import os
     from pathlib import Path
 
-    shot = screens_dir / "reports-dashboard.png"
-    if os.environ.get("QSMREVIEW_UPDATE_SCREENSHOTS") != "1" or not shot.exists():
-        pytest.skip("set QSMREVIEW_UPDATE_SCREENSHOTS=1 after the dashboard test to refresh docs/img")
-    shutil.copyfile(shot, Path(__file__).resolve().parents[2] / "docs" / "img" / "reports-dashboard.png")
+    from qsmreview.stats.synthetic import reference_cohort
+    from qsmreview.stats.table import format_table
+
+    lesion_table_import(by=admin, study=study, name="reference_cohort_seed0.csv",
+                        content=format_table(reference_cohort(seed=0)).encode())
+    statistics_compute(by=system("test"), study=study)
+    page = logged_in_page(pi)
+    _open(page, live_server, study)
+
+    expect(page.locator("#fig-lesions svg .mark-symbol path")).to_have_count(192)
+    expect(page.locator("#fig-lesions svg .mark-line path")).to_have_count(9)
+    expect(page.locator('[data-testid="bonferroni-threshold"]')).to_have_text("0.0083")
+    shot = screens_dir / "reports-dashboard-cohort.png"
+    page.set_viewport_size({"width": 1280, "height": 1000})
+    page.locator('[data-testid="results-table"]').scroll_into_view_if_needed()
+    page.screenshot(path=str(shot), full_page=True)
+    if os.environ.get("QSMREVIEW_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, Path(__file__).resolve().parents[2] / "docs" / "img" / "reports-dashboard.png")
