@@ -49,9 +49,9 @@ def _dedupe_key(study: Study, filters: Filters) -> str:
 
 
 def _code_versions() -> dict[str, str]:
-    import qsmreview
+    from qsmreview.consensus.compute import code_version
 
-    return {**dict(versions()), "qsmreview": getattr(qsmreview, "__version__", "dev")}
+    return {**dict(versions()), "qsmreview": code_version()["qsmreview"]}
 
 
 def _requester_id(by: Actor, job: Any) -> int | None:
@@ -188,7 +188,9 @@ def statistics_after_change(*, study_id: int, what: str) -> None:
 
 
 def statistics_after_change_on_commit(*, study_id: int, what: str) -> None:
-    transaction.on_commit(lambda: statistics_after_change(study_id=study_id, what=what))
+    """:func:`statistics_after_change` once the transaction commits. Robust: a failure to queue
+    is logged and does not fail what committed (the consensus run, the import)."""
+    transaction.on_commit(lambda: statistics_after_change(study_id=study_id, what=what), robust=True)
 
 
 # --- importing a lesion table -------------------------------------------------------------------
@@ -271,6 +273,8 @@ def lesion_table_import(*, by: Actor, study: Study, name: str, content: bytes) -
             extra={"rows": errors[:200]},
         )
     table = parse_table(text, source=name)
+    if not table.rows:
+        raise ValidationFailed("the table has a header but no rows", field="file")
     with transaction.atomic():
         imported = ImportedLesionTable.objects.create(
             study=study,

@@ -60,7 +60,8 @@ def test_it_names_a_repeated_lesion_once_every_row_is_right_alone(study, admin):
 
 @pytest.mark.parametrize(
     "content, message",
-    [(b"", "the file is empty"), (b"\xff\xfe\x00", "not UTF-8"), (b"a,b\n1,2\n", "column missing")],
+    [(b"", "the file is empty"), (b"\xff\xfe\x00", "not UTF-8"), (b"a,b\n1,2\n", "column missing"),
+     (HEADER.encode(), "no rows")],
 )
 def test_it_refuses_files_that_are_not_lesion_tables(study, admin, content, message):
     with pytest.raises(ValidationFailed, match=message):
