@@ -9,7 +9,9 @@ The study's lesion table is, with the filters (:mod:`qsmreview.reports.filters`)
   (``source`` all or consensus); a lesion is named by its consensus number, prefixed by the
   session label when the subject has more than one session with a consensus;
 - the rows of every **imported table** of the study (``source`` all or imported);
-- without the rows that QC excluded unless ``excluded=include``.
+- without the rows that QC excluded unless ``excluded=include``;
+- with ``solver``, each session's newest run measured on that solver's QSM instead of the current
+  one, and no imported table (they record no solver).
 """
 
 from __future__ import annotations
@@ -84,14 +86,41 @@ class StudyTable:
     digest: str
 
 
-def current_measurement_sets(study: Study) -> list[dict[str, Any]]:
-    return list(
-        MeasurementSet.objects.filter(
-            current=True, run__current=True, run__status="succeeded", run__session__subject__study=study
+_SET_FIELDS = ("pk", "number", "run_id", "run__session_id", "run__session__label", "run__session__subject__code")
+
+
+def current_measurement_sets(study: Study, solver: str = "") -> list[dict[str, Any]]:
+    """The current measurement set of each session's current consensus run; with ``solver``, of
+    each session's newest succeeded run measured on a QSM made by that solver."""
+    sets = MeasurementSet.objects.filter(current=True, run__status="succeeded", run__session__subject__study=study)
+    if not solver:
+        return list(
+            sets.filter(run__current=True)
+            .order_by("run__session__subject__code", "run__session__label")
+            .values(*_SET_FIELDS)
         )
-        .order_by("run__session__subject__code", "run__session__label")
-        .values("pk", "number", "run_id", "run__session_id", "run__session__label", "run__session__subject__code")
-    )
+    newest: dict[int, dict[str, Any]] = {}
+    for s in (
+        sets.filter(run__qsm_series__provenance__parameters__solver=solver)
+        .order_by("run__session_id", "-run__created_at", "-run_id")
+        .values(*_SET_FIELDS)
+    ):
+        newest.setdefault(s["run__session_id"], s)
+    return sorted(newest.values(), key=lambda s: (s["run__session__subject__code"], s["run__session__label"]))
+
+
+def solvers(study: Study) -> list[str]:
+    """The QSM solvers of the study's succeeded consensus runs (for the solver filter)."""
+    from qsmreview.consensus.models import ConsensusRun
+
+    found = set()
+    for provenance in ConsensusRun.objects.filter(
+        session__subject__study=study, status="succeeded", qsm_series__isnull=False
+    ).values_list("qsm_series__provenance", flat=True):
+        solver = ((provenance or {}).get("parameters") or {}).get("solver") if isinstance(provenance, dict) else None
+        if isinstance(solver, str) and solver:
+            found.add(solver)
+    return sorted(found)
 
 
 def lesion_table(study: Study, filters: Filters) -> StudyTable:
@@ -100,7 +129,7 @@ def lesion_table(study: Study, filters: Filters) -> StudyTable:
     sets: list[dict[str, Any]] = []
     tables: list[dict[str, Any]] = []
     if filters.source in ("all", "consensus"):
-        sets = current_measurement_sets(study)
+        sets = current_measurement_sets(study, filters.solver)
         per_subject = Counter(s["run__session__subject__code"] for s in sets)
         by_set = {s["pk"]: s for s in sets}
         qs = ConsensusRow.objects.filter(measurement_set_id__in=list(by_set)).order_by(
@@ -130,7 +159,7 @@ def lesion_table(study: Study, filters: Filters) -> StudyTable:
                 "consensus_run": s["run_id"],
                 "consensus_lesion": r["lesion"],
             })
-    if filters.source in ("all", "imported"):
+    if filters.source in ("all", "imported") and not filters.solver:
         tables = list(
             ImportedLesionTable.objects.filter(study=study).order_by("pk").values("pk", "name", "sha256", "n_rows")
         )

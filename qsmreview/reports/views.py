@@ -84,6 +84,7 @@ def study_reports(request: HttpRequest, study_id: int) -> HttpResponse:
             "filters": filters,
             "sources": SOURCES,
             "excluded_choices": EXCLUDED,
+            "solvers": selectors.solvers(study),
             "snapshot": snapshot,
             "snapshot_age": (timezone.now() - snapshot.created_at) if snapshot else None,
             "up_to_date": up_to_date,

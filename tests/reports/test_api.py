@@ -66,7 +66,7 @@ def test_it_says_there_is_no_snapshot_yet_and_whether_one_is_fresh(study, run, p
     url = f"/api/v1/studies/{study.pk}/statistics/"
 
     empty = client.get(url).json()
-    assert empty == {"filters": {"source": "all", "excluded": "exclude"}, "up_to_date": False,
+    assert empty == {"filters": {"source": "all", "excluded": "exclude", "solver": ""}, "up_to_date": False,
                      "snapshot": None, "job": None}
 
     snapshot = statistics_compute(by=system("test"), study=study)
@@ -146,3 +146,13 @@ def test_the_schema_describes_the_statistics_routes(admin):
     for path in ("statistics/", "statistics/csv/", "lesion-table/", "lesion-table/csv/", "patient-table/",
                  "patient-table/csv/", "lesion-tables/"):
         assert f"/api/v1/studies/{{id}}/{path}" in schema["paths"] or f"/api/v1/studies/{{pk}}/{path}" in schema["paths"]
+
+
+def test_it_filters_the_lesion_table_by_solver(study, run, imported, pi):
+    client = client_for(pi)
+
+    none = client.get(f"/api/v1/studies/{study.pk}/lesion-table/?solver=toolbox")
+    bad = client.get(f"/api/v1/studies/{study.pk}/lesion-table/?solver=Tool%20box")
+
+    assert none.status_code == 200 and none.json() == []  # the run's QSM has no solver; imports have none
+    assert bad.status_code == 400 and bad.json()["field"] == "solver"

@@ -127,7 +127,36 @@ def test_a_qc_exclusion_queues_the_statistics_once_it_commits(study, run, admin,
     assert "measurements" in jobs.get().parameters["trigger"]
 
 
-@pytest.mark.parametrize("data", [{"source": "rater1"}, {"excluded": "yes"}, {"source": 3}])
+@pytest.mark.parametrize("data", [{"source": "rater1"}, {"excluded": "yes"}, {"source": 3}, {"solver": "ADMM; drop"}])
 def test_it_refuses_unknown_filters(data):
     with pytest.raises(ValidationFailed):
         parse_filters(data)
+
+
+def test_it_reads_each_session_s_newest_run_on_the_asked_solver(study, session, admin, imported):
+    from qsmreview.consensus.models import ConsensusRun
+    from qsmreview.reports.selectors import solvers
+    from tests.api.world import make_series
+    from tests.consensus.factories import make_consensus_run
+
+    toolbox = make_series(session, "qsm", label="toolbox", seed=1)
+    toolbox.provenance = {"parameters": {"solver": "toolbox"}}
+    toolbox.save(update_fields=["provenance"])
+    old = make_consensus_run(session, current=False)
+    ConsensusRun.objects.filter(pk=old.pk).update(qsm_series=toolbox)
+    old.measurement_sets.get().rows.filter(lesion=1).update(relative_susceptibility_ppm=0.09)
+    admm = make_series(session, "qsm", label="admm", seed=2)
+    admm.provenance = {"parameters": {"solver": "admm"}}
+    admm.save(update_fields=["provenance"])
+    current = make_consensus_run(session)
+    ConsensusRun.objects.filter(pk=current.pk).update(qsm_series=admm)
+
+    on_toolbox = statistics_compute(by=admin, study=study, filters=Filters(solver="toolbox"))
+    on_current = statistics_compute(by=admin, study=study, filters=Filters(source="consensus"))
+
+    assert solvers(study) == ["admm", "toolbox"]
+    assert [s["consensus_run"] for s in on_toolbox.inputs["measurement_sets"]] == [old.pk]
+    assert on_toolbox.inputs["imported_tables"] == []
+    assert _group(on_toolbox, "wm_lesions")["mean_ppm"] == pytest.approx(0.09)
+    assert _group(on_current, "wm_lesions")["mean_ppm"] == pytest.approx(0.07)
+    assert on_toolbox.filters_key == "source=all;excluded=exclude;solver=toolbox"

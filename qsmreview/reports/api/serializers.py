@@ -19,11 +19,13 @@ __all__ = ["ErrorSerializer"]
 class FiltersSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=SOURCES, default="all")
     excluded = serializers.ChoiceField(choices=EXCLUDED, default="exclude")
+    solver = serializers.CharField(default="", help_text="a QSM solver, or empty for the current consensus")
 
 
 class RequestInputSerializer(StrictInput, serializers.Serializer):
     source = serializers.ChoiceField(choices=SOURCES, required=False)
     excluded = serializers.ChoiceField(choices=EXCLUDED, required=False)
+    solver = serializers.CharField(required=False, allow_blank=True, max_length=32)
 
 
 class SnapshotOutputSerializer(serializers.Serializer):

@@ -42,6 +42,9 @@ _FILTERS = [
                      description="consensus lesions, imported tables, or all (default)"),
     OpenApiParameter("excluded", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False, enum=list(EXCLUDED),
                      description="leave QC-excluded lesions out (default) or include them"),
+    OpenApiParameter("solver", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
+                     description="each session's newest consensus measured on this QSM solver's map "
+                                 "(e.g. admm, toolbox; imported tables left out); default: the current consensus"),
 ]
 
 
@@ -64,7 +67,7 @@ def _statistics(request: Request, study: Any, filters: Any) -> dict[str, Any]:
     table = selectors.lesion_table(study, filters)
     snapshot = selectors.latest_snapshot(study, filters)
     return {
-        "filters": filters.as_dict(),
+        "filters": {**filters.as_dict(), "solver": filters.solver},
         "up_to_date": snapshot is not None and snapshot.input_digest == table.digest,
         "snapshot": snapshot,
         "job": pending_job(study, filters),
