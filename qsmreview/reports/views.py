@@ -20,7 +20,7 @@ from qsmreview.reports import figures, selectors
 from qsmreview.reports.filters import DEFAULT, EXCLUDED, SOURCES, Filters, parse_filters
 from qsmreview.reports.progress import study_progress
 from qsmreview.reports.services import lesion_table_import, statistics_request
-from qsmreview.reports.views_common import pending_job
+from qsmreview.reports.views_common import newest_job, pending_job
 
 #: Table 3's rows: the lesion-level groups, then the patient-level ones.
 GROUP_ORDER = ("wm_lesions", "cortical_lesions", "mixed_wm_portions", "mixed_cortical_portions")
@@ -69,9 +69,14 @@ def study_reports(request: HttpRequest, study_id: int) -> HttpResponse:
     up_to_date = snapshot is not None and snapshot.input_digest == table.digest
     # A queued job on an up-to-date snapshot will find nothing to do: no progress to show.
     job = None if up_to_date else pending_job(study, filters)
+    failed = None
     if snapshot is None and job is None:
-        # A filter combination without a snapshot is computed as a job, its progress shown here.
-        job = statistics_request(by=request.user, study=study, filters=filters, trigger="opened on the dashboard")
+        last = newest_job(study, filters)
+        if last is not None and last.status == "failed":
+            failed = last  # shown with its message; "Compute again" asks once more
+        else:
+            # A filter combination without a snapshot is computed as a job, its progress shown here.
+            job = statistics_request(by=request.user, study=study, filters=filters, trigger="opened on the dashboard")
     patients = selectors.patient_table(study, table.rows)
     current_runs = list(consensus_selectors.current_runs(study))
     pooled = consensus_selectors.pooled_agreement(current_runs)
@@ -89,6 +94,7 @@ def study_reports(request: HttpRequest, study_id: int) -> HttpResponse:
             "snapshot_age": (timezone.now() - snapshot.created_at) if snapshot else None,
             "up_to_date": up_to_date,
             "job": job,
+            "failed_job": failed,
             "table3": _table3(snapshot.result) if snapshot else None,
             "patients": patients,
             "progress": study_progress(study),

@@ -18,3 +18,14 @@ def pending_job(study: Any, filters: Filters) -> Any:
         .order_by("-created_at")
         .first()
     )
+
+
+def newest_job(study: Any, filters: Filters) -> Any:
+    """The newest statistics job of the study under these filters, whatever its state, or None."""
+    from qsmreview.jobs.models import Job
+
+    return (
+        Job.objects.filter(study=study, kind=STATISTICS_KIND, dedupe_key=f"{STATISTICS_KIND}:study:{study.pk}:{filters.key}")
+        .order_by("-created_at", "-pk")
+        .first()
+    )

@@ -125,3 +125,16 @@ def test_it_shows_no_progress_when_the_snapshot_is_up_to_date(study, run, pi):
     text = _client(pi).get(f"/studies/{study.pk}/reports/").content.decode()
 
     assert 'data-testid="job-progress"' not in text and 'data-testid="up-to-date"' in text
+
+
+def test_it_shows_a_failed_computation_instead_of_queuing_again(study, run, pi):
+    from qsmreview.reports.services import statistics_request
+
+    job = statistics_request(by=pi, study=study)
+    Job.objects.filter(pk=job.pk).update(status="failed", error="the study's lesion table: line 3: repeated")
+
+    text = _client(pi).get(f"/studies/{study.pk}/reports/").content.decode()
+
+    assert "failed: the study&#x27;s lesion table: line 3: repeated" in text
+    assert Job.objects.filter(kind="statistics").count() == 1
+    assert 'data-testid="recompute"' in text
