@@ -102,6 +102,9 @@ def _cpu_body(*, skip: int = -1, double: int = -1) -> str:
     return "".join(parts)
 
 
+VEGA_BUILDS = ("vega/build/vega.min.js", "vega-lite/build/vega-lite.min.js", "vega-embed/build/vega-embed.min.js")
+
+
 def _fake_tree(tmp_path: Path, body: str, version: str = "0.69.0") -> Path:
     (tmp_path / "scripts").mkdir()
     shutil.copy2(ROOT / "scripts" / "vendor", tmp_path / "scripts" / "vendor")
@@ -109,6 +112,10 @@ def _fake_tree(tmp_path: Path, body: str, version: str = "0.69.0") -> Path:
     (pkg / "dist").mkdir(parents=True)
     (pkg / "dist" / "index.js").write_text(body + "//# sourceMappingURL=index.js.map")
     (pkg / "package.json").write_text(json.dumps({"name": "@niivue/niivue", "version": version}))
+    for build in VEGA_BUILDS:  # the charting library the script copies after NiiVue
+        path = tmp_path / "frontend" / "node_modules" / build
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"/* {build} */\n//# sourceMappingURL={path.name}.map\n")
     return tmp_path
 
 
@@ -222,3 +229,26 @@ def test_the_cpu_colour_map_patch_fails_loudly_when_niivue_changed(tmp_path: Pat
     assert result.returncode != 0
     assert "CPU colour-map patch expects its source text exactly once" in result.stderr
     assert not (tree / "frontend" / "static" / "vendor" / "niivue" / "index.js").exists()
+
+
+@needs_node
+def test_it_copies_the_charting_library_without_its_source_map_line(tmp_path: Path) -> None:
+    body = "refreshLayers() {\n    if (layer === 0) {\n" + STOCK + "        gl: this.gl\n      });\n    }\n}\n"
+    tree = _fake_tree(tmp_path, body + SHADER_STOCK + SHADER_REST + _cpu_body() + "export { x };\n")
+
+    result = _run(tree)
+
+    assert result.returncode == 0, result.stderr
+    for build in VEGA_BUILDS:
+        served = tree / "frontend" / "static" / "vendor" / "vega" / Path(build).name
+        assert served.read_text() == f"/* {build} */\n"
+
+
+def test_the_served_charting_library_is_the_pinned_one() -> None:
+    pinned = json.loads((ROOT / "frontend" / "package.json").read_text())["dependencies"]
+    assert (pinned["vega"], pinned["vega-lite"], pinned["vega-embed"]) == ("6.2.0", "6.4.1", "7.1.0")
+    served = ROOT / "frontend" / "static" / "vendor" / "vega"
+    if not served.exists():
+        pytest.skip("scripts/vendor has not run")
+    for name in ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js"):
+        assert "sourceMappingURL" not in (served / name).read_text()[-200:]
