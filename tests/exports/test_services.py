@@ -1,0 +1,144 @@
+"""The export service: what a study's dataset holds (read back against the stored series and
+consensus, voxel for voxel), who may export it, and that a failure writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qsmreview.access import system
+from qsmreview.errors import Gone, NotFound, ValidationFailed
+from qsmreview.exports.services import study_export, study_for_export
+from qsmreview.studies.storage import series_load
+from tests.consensus.factories import ROWS, label_maps
+from tests.exports.conftest import Exportable, qsm_values
+from tests.exports.readback import read_back
+from tests.fixtures.nifti import AFFINE
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    """Where exports go (tmp_path itself holds the media root)."""
+    path = tmp_path / "out"
+    path.mkdir()
+    return path
+
+
+def test_it_exports_the_current_qsm_and_consensus_voxel_for_voxel(exportable: Exportable, admin, tmp_path: Path):
+    report = study_export(by=admin, study=exportable.study, out=tmp_path / "ds")
+
+    ds = read_back(tmp_path / "ds")
+    chimap = ds.image("P01", "01", "Chimap")
+    stored = series_load(exportable.qsm)
+    assert np.array_equal(np.asanyarray(chimap.dataobj), np.asanyarray(stored.dataobj))
+    assert np.array_equal(np.asanyarray(chimap.dataobj), qsm_values(1))
+    assert np.allclose(chimap.affine, np.array(exportable.qsm.affine)) and np.allclose(chimap.affine, AFFINE)
+    lesions, reference = label_maps()
+    for tail, expected in (("desc-consensus_dseg", lesions), ("desc-reference_dseg", reference)):
+        image = ds.image("P01", "01", tail)
+        assert np.array_equal(np.asanyarray(image.dataobj), expected)
+        assert np.allclose(image.affine, AFFINE)
+    assert np.array_equal(np.asanyarray(ds.image("P02", "preop", "Chimap").dataobj), qsm_values(2))
+    assert sorted(ds.images) == [
+        "sub-P01/ses-01/anat/sub-P01_ses-01_Chimap.nii.gz",
+        "sub-P01/ses-01/anat/sub-P01_ses-01_desc-consensus_dseg.nii.gz",
+        "sub-P01/ses-01/anat/sub-P01_ses-01_desc-reference_dseg.nii.gz",
+        "sub-P02/ses-preop/anat/sub-P02_ses-preop_Chimap.nii.gz",
+    ]  # P03 has nothing to export
+    assert {(r["participant_id"], r["source_code"]) for r in ds.participants} == {("sub-P01", "P01"), ("sub-P02", "P-02")}
+    assert report.sessions == {("P01", "01"): "01", ("P-02", "pre op"): "preop"}
+
+
+def test_it_records_provenance_in_the_sidecars(exportable: Exportable, admin, tmp_path: Path):
+    study_export(by=admin, study=exportable.study, out=tmp_path / "ds")
+
+    ds = read_back(tmp_path / "ds")
+    qsm = ds.sidecar("P01", "01", "Chimap")
+    assert qsm["Units"] == "ppm" and qsm["MagneticFieldStrength"] == 7.0
+    assert {k: qsm["qsmreview"][k] for k in ("series", "version", "sha256")} == {
+        "series": exportable.qsm.pk, "version": 1, "sha256": exportable.qsm.sha256
+    }
+    assert qsm["qsmreview"]["provenance"]["parameters"] == {"solver": "admm", "lam": 1000}
+    run = exportable.run
+    measurements = run.measurement_sets.get(current=True)
+    for tail, sha in (("desc-consensus_dseg", measurements.lesion_labels_sha256),
+                      ("desc-reference_dseg", measurements.reference_labels_sha256)):
+        meta = ds.sidecar("P01", "01", tail)["qsmreview"]
+        assert meta["consensus_run"] == run.pk and meta["measurement_set"] == 1 and meta["sha256"] == sha
+        assert meta["parameters"] == run.params and meta["code_version"] == run.code_version
+        assert [r["rater"] for r in meta["inputs"]["revisions"]] == ["rater1", "rater2", "rater3"]
+    assert ds.sidecar("P01", "01", "desc-reference_dseg")["Sources"] == [
+        "bids::sub-P01/ses-01/anat/sub-P01_ses-01_desc-consensus_dseg.nii.gz"
+    ]
+    assert ds.lookup("P01", "01", "desc-consensus_dseg") == [
+        {"index": "1", "name": "lesion 1 (wm)"}, {"index": "2", "name": "lesion 2 (mixed)"}
+    ]
+    assert {r["index"] for r in ds.lookup("P01", "01", "desc-reference_dseg")} >= {"11", "21", "22"}
+    assert ds.description["GeneratedBy"][0]["Name"] == "qsmreview"
+    assert ds.description["Name"] == exportable.study.name
+
+
+def test_it_exports_the_current_run_s_lesion_table(exportable: Exportable, admin, tmp_path: Path):
+    study_export(by=admin, study=exportable.study, out=tmp_path / "ds")
+
+    rows = read_back(tmp_path / "ds").lesions
+    assert [(r["participant_id"], r["session_id"], r["subject"], r["lesion"], r["portion"]) for r in rows] == [
+        ("sub-P01", "ses-01", "P01", "1", "wm"), ("sub-P01", "ses-01", "P01", "2", "cortical"),
+        ("sub-P01", "ses-01", "P01", "2", "wm"),
+    ]
+    by_key = {(r["lesion"], r["portion"]): r for r in rows}
+    for expected in ROWS:
+        row = by_key[(str(expected["lesion"]), expected["portion"])]
+        assert row["consensus_run"] == str(exportable.run.pk) and row["measurement_set"] == "1"
+        assert row["lesion_type"] == expected["lesion_type"] and row["raters"] == ";".join(expected["raters"])
+        for column in ("relative_susceptibility_ppm", "volume_mm3", "lesion_mean_ppm", "lesion_sd_ppm"):
+            value = expected[column]
+            assert row[column] == ("n/a" if value is None else str(value)), column
+        assert row["excluded"] == "false" and row["exclusion_reason"] == "n/a"
+
+
+@pytest.mark.parametrize("who", ["admin", "pi", "superuser"])
+def test_it_lets_the_study_s_admins_and_pi_export(exportable: Exportable, who: str, request, tmp_path: Path):
+    user = request.getfixturevalue(who)
+
+    study_export(by=user, study=exportable.study.pk, out=tmp_path / "ds.zip", as_zip=True)
+
+    assert (tmp_path / "ds.zip").is_file()
+
+
+@pytest.mark.parametrize("who", ["rater", "outsider", "other_admin"])
+def test_it_hides_the_study_from_raters_and_outsiders(exportable: Exportable, who: str, request, out_dir: Path):
+    user = request.getfixturevalue(who)
+
+    with pytest.raises(NotFound, match="no such study"):
+        study_export(by=user, study=exportable.study, out=out_dir / "ds")
+    assert list(out_dir.iterdir()) == []
+
+
+def test_it_finds_the_study_by_name_or_id(exportable: Exportable, admin):
+    assert study_for_export(by=admin, study=exportable.study.name) == exportable.study
+    assert study_for_export(by=admin, study=str(exportable.study.pk)) == exportable.study
+    assert study_for_export(by=system("manage.py export_study"), study=exportable.study.pk) == exportable.study
+    with pytest.raises(NotFound):
+        study_for_export(by=admin, study="no such study")
+    with pytest.raises(NotFound):
+        study_for_export(by=admin, study=str(2**70))
+
+
+def test_it_writes_nothing_when_a_stored_file_is_gone(exportable: Exportable, admin, out_dir: Path):
+    measurements = exportable.run.measurement_sets.get(current=True)
+    measurements.reference_labels.storage.delete(measurements.reference_labels.name)
+
+    with pytest.raises(Gone, match="reference label map of consensus run"):
+        study_export(by=admin, study=exportable.study, out=out_dir / "ds")
+    assert list(out_dir.iterdir()) == []
+
+
+def test_it_refuses_an_existing_target_without_overwrite(exportable: Exportable, admin, tmp_path: Path):
+    (tmp_path / "ds").mkdir()
+
+    with pytest.raises(ValidationFailed, match="exists already"):
+        study_export(by=admin, study=exportable.study, out=tmp_path / "ds")
+    assert list((tmp_path / "ds").iterdir()) == []
