@@ -11,6 +11,7 @@ import pytest
 from qsmreview.access import system
 from qsmreview.errors import Gone, NotFound, ValidationFailed
 from qsmreview.exports.services import study_export, study_for_export
+from qsmreview.studies.models import Series
 from qsmreview.studies.storage import series_load
 from tests.consensus.factories import ROWS, label_maps
 from tests.exports.conftest import Exportable, qsm_values
@@ -142,3 +143,22 @@ def test_it_refuses_an_existing_target_without_overwrite(exportable: Exportable,
     with pytest.raises(ValidationFailed, match="exists already"):
         study_export(by=admin, study=exportable.study, out=tmp_path / "ds")
     assert list((tmp_path / "ds").iterdir()) == []
+
+
+def test_it_imports_back_as_qsm_and_never_as_tissue(exportable: Exportable, admin, other_study, out_dir: Path):
+    """import_bids reads the export's Chimap as QSM; the lesion and ROI maps are not tissue labels
+    (lesion ids 1 and 2 would pass as FAST codes)."""
+    from qsmreview.studies.bids import import_bids
+
+    study_export(by=admin, study=exportable.study, out=out_dir / "ds")
+
+    report = import_bids(out_dir / "ds", study=other_study, by=system("tests"))
+
+    assert sorted((i.subject, i.session, i.kind) for i in report.imported) == [("P01", "01", "qsm"), ("P02", "preop", "qsm")]
+    skipped = {s.path.rsplit("/", 1)[1]: (s.category, s.reason) for s in report.skipped}
+    assert skipped["sub-P01_ses-01_desc-consensus_dseg.nii.gz"] == (
+        "unrecognised", "desc-consensus_dseg is a lesion or ROI label map, not tissue labels"
+    )
+    assert skipped["sub-P01_ses-01_desc-reference_dseg.nii.gz"][0] == "unrecognised"
+    imported = Series.objects.get(pk=next(i.series_id for i in report.imported if i.subject == "P01"))
+    assert np.array_equal(np.asanyarray(series_load(imported).dataobj), qsm_values(1))
