@@ -53,3 +53,8 @@ def exportable(study, session, admin, media_root) -> Exportable:
     third = Session.objects.create(subject=Subject.objects.create(study=study, code="P03"), label="01")
     store(third, "t2star_mag", magnitude_data(seed=4))
     return Exportable(study, qsm, qsm2, run, old)
+
+
+# The consensus tests' hand-worked session (32 x 32 x 16, lesions A and B rated by three raters),
+# for exporting a run the real pipeline computed.
+from tests.consensus.conftest import assigned, inputs_session, rated  # noqa: E402, F401

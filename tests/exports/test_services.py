@@ -162,3 +162,36 @@ def test_it_imports_back_as_qsm_and_never_as_tissue(exportable: Exportable, admi
     assert skipped["sub-P01_ses-01_desc-reference_dseg.nii.gz"][0] == "unrecognised"
     imported = Series.objects.get(pk=next(i.series_id for i in report.imported if i.subject == "P01"))
     assert np.array_equal(np.asanyarray(series_load(imported).dataobj), qsm_values(1))
+
+
+def test_it_exports_a_run_of_the_real_pipeline_worked_by_hand(media_root, rated, out_dir: Path):
+    """The consensus tests' session: lesion A (27 voxels at 0.10 ppm) and B (27 at 0.05 ppm) in
+    white matter at 0.02 ppm, so relative susceptibility 0.08 and 0.03 ppm. ``media_root`` comes
+    first: pytest sets fixtures up left to right, and ``rated`` stores files."""
+    from qsmreview.consensus.services import consensus_run, load_labels_and_affine
+    from tests.consensus.conftest import AFFINE as GRID_AFFINE
+    from tests.consensus.conftest import LESION_A, LESION_B, qsm_data
+
+    run = consensus_run(by=rated.admin, session=rated.session, trigger="test")
+    measurements = run.measurement_sets.get(current=True)
+
+    study_export(by=rated.admin, study=rated.session.subject.study, out=out_dir / "ds")
+
+    ds = read_back(out_dir / "ds")
+    chimap = ds.image("P01", "01", "Chimap")
+    assert np.array_equal(np.asanyarray(chimap.dataobj), qsm_data())
+    for tail, field in (("desc-consensus_dseg", "lesion_labels"), ("desc-reference_dseg", "reference_labels")):
+        image = ds.image("P01", "01", tail)
+        stored, affine = load_labels_and_affine(getattr(measurements, field))
+        assert np.array_equal(np.asanyarray(image.dataobj), stored)
+        assert np.allclose(image.affine, affine) and np.allclose(image.affine, GRID_AFFINE)
+    lesions = np.asanyarray(ds.image("P01", "01", "desc-consensus_dseg").dataobj)
+    ids = {int(lesions[LESION_A][0, 0, 0]), int(lesions[LESION_B][0, 0, 0])}
+    assert ids == {1, 2} and int((lesions > 0).sum()) == 54
+    relative = {int(r["lesion"]): float(r["relative_susceptibility_ppm"]) for r in ds.lesions}
+    assert relative[int(lesions[LESION_A][0, 0, 0])] == pytest.approx(0.08, abs=1e-6)
+    assert relative[int(lesions[LESION_B][0, 0, 0])] == pytest.approx(0.03, abs=1e-6)
+    rois = {int(r["reference_roi"]) for r in ds.lesions}
+    assert rois == {11, 21} and rois <= {int(r["index"]) for r in ds.lookup("P01", "01", "desc-reference_dseg")}
+    meta = ds.sidecar("P01", "01", "desc-consensus_dseg")["qsmreview"]
+    assert meta["consensus_run"] == run.pk and meta["inputs"]["qsm"]["sha256"] == rated.qsm.sha256
