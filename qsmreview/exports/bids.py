@@ -6,7 +6,9 @@ Layout (BIDS 1.10 derivatives; the entity order is sub, ses, label/desc, then th
     dataset_description.json      DatasetType "derivative", GeneratedBy [{Name: qsmreview, ...}]
     README
     participants.tsv/.json        participant_id and the study's own subject code
+    sessions.json                 the column of every sub-<s>_sessions.tsv
     lesions.tsv/.json             the lesion table of every session, with its data dictionary
+    .bidsignore                   lesions.tsv/.json (not a file BIDS names)
     sub-<s>/sub-<s>_sessions.tsv  session_id and the study's own session label
     sub-<s>/ses-<t>/anat/
         sub-<s>_ses-<t>_Chimap.nii.gz                 QSM, ppm (+ .json)
@@ -354,7 +356,15 @@ def _build(dataset: DatasetExport, root: Path, progress: Callable[[str], None]) 
         root / "participants.json",
         {"source_code": {"Description": "the subject's code in the study (before BIDS sanitising)"}},
     )
-    report.files += ["dataset_description.json", "README", "participants.tsv", "participants.json"]
+    _write_json(
+        root / "sessions.json",
+        {"source_label": {"Description": "the session's label in the study (before BIDS sanitising)"}},
+    )
+    # lesions.tsv is not a file the BIDS specification names: tell validators to leave it alone
+    (root / ".bidsignore").write_text("lesions.tsv\nlesions.json\n", encoding="utf-8")
+    report.files += [
+        "dataset_description.json", "README", "participants.tsv", "participants.json", "sessions.json", ".bidsignore"
+    ]
     lesion_rows: list[dict[str, Any]] = []
     for code in sorted(sessions_of):
         sub = subjects[code]

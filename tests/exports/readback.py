@@ -101,6 +101,11 @@ def read_back(root: Path) -> Dataset:
     columns, dataset.participants = read_tsv(root / "participants.tsv")
     assert columns[0] == "participant_id"
     assert set(columns[1:]) <= set(json.loads((root / "participants.json").read_text()))
+    session_columns = set(json.loads((root / "sessions.json").read_text()))
+    for path in root.glob("sub-*/sub-*_sessions.tsv"):
+        columns, _ = read_tsv(path)
+        assert columns[0] == "session_id" and set(columns[1:]) <= session_columns, path
+    assert set((root / ".bidsignore").read_text().split()) == {"lesions.tsv", "lesions.json"}
     subjects = {p.name for p in root.glob("sub-*") if p.is_dir()}
     assert {r["participant_id"] for r in dataset.participants} == subjects
     return dataset
