@@ -239,3 +239,27 @@ def test_it_writes_a_session_without_consensus(tmp_path: Path):
     assert list(ds.images) == ["sub-S1/ses-01/anat/sub-S1_ses-01_Chimap.nii.gz"]
     assert ds.lesions == []
     assert json.loads((tmp_path / "ds/lesions.json").read_text()) == LESION_COLUMNS
+
+
+def test_it_names_every_file_by_the_bids_schema(tmp_path: Path):
+    """Every file but lesions.tsv/.json (listed in .bidsignore) matches a rule of the BIDS schema
+    (bidsschematools: raw rules for Chimap and the tables, derivative rules for dseg). Skipped
+    where bidsschematools is not installed: it is not a dependency of qsmreview."""
+    pytest.importorskip("bidsschematools")
+    import re
+
+    import bidsschematools.schema as bids_schema
+    from bidsschematools import rules
+
+    write_dataset(dataset(session("MS001", "01"), session("MS002", "02")), tmp_path / "ds")
+
+    schema = bids_schema.load_schema()
+    raw, _ = rules.regexify_all()
+    patterns = [r["regex"] for r in raw]
+    for group in ("imaging", "preprocessed_data"):
+        patterns += [r["regex"] for r in rules.regexify_filename_rules(schema.rules.files.deriv[group], schema, level=1)]
+    ignored = set((tmp_path / "ds" / ".bidsignore").read_text().split())
+    names = [p.relative_to(tmp_path / "ds").as_posix() for p in (tmp_path / "ds").rglob("*") if p.is_file()]
+    unmatched = [n for n in names if n not in ignored and n != ".bidsignore" and not any(re.match(p, n) for p in patterns)]
+    assert unmatched == []
+    assert len(names) > 20
