@@ -94,9 +94,6 @@ LESION_COLUMNS: dict[str, dict[str, Any]] = {
     "reference_mean_ppm": {"Description": "mean QSM over the reference ROI", "Units": "ppm"},
     "reference_sd_ppm": {"Description": "sample SD of QSM over the reference ROI", "Units": "ppm"},
     "reference_n_voxels": {"Description": "voxels of the reference ROI"},
-    "reference_roi": {
-        "Description": "the reference ROI's value in the session's desc-reference_dseg image (10 x lesion + 1 WM, + 2 cortical)"
-    },
     "excluded": {
         "Description": "excluded by quality control: kept in the table, left out of statistics",
         "Levels": {"true": "excluded", "false": "included"},
@@ -109,6 +106,9 @@ LESION_COLUMNS: dict[str, dict[str, Any]] = {
             "eroded": "eroded away (outside the QSM mask)",
             "other": "other",
         },
+    },
+    "reference_roi": {
+        "Description": "the reference ROI's value in the session's desc-reference_dseg image (10 x lesion + 1 WM, + 2 cortical)"
     },
     "consensus_run": {"Description": "id of the qsmreview consensus run the row comes from"},
     "measurement_set": {"Description": "number of the run's measurement set (1 = the rules', higher = after QC decisions)"},

@@ -195,3 +195,15 @@ def test_it_exports_a_run_of_the_real_pipeline_worked_by_hand(media_root, rated,
     assert rois == {11, 21} and rois <= {int(r["index"]) for r in ds.lookup("P01", "01", "desc-reference_dseg")}
     meta = ds.sidecar("P01", "01", "desc-consensus_dseg")["qsmreview"]
     assert meta["consensus_run"] == run.pk and meta["inputs"]["qsm"]["sha256"] == rated.qsm.sha256
+
+
+def test_it_keeps_every_column_of_the_consensus_table_in_its_order():
+    """lesions.tsv holds the consensus CSV's columns in the CSV's order (after participant_id and
+    session_id), so a script reads either the same way; a new CSV column needs a dictionary entry."""
+    from qsmreview.consensus.selectors import CSV_COLUMNS
+    from qsmreview.exports.bids import LESION_COLUMNS
+
+    exported = [c for c in LESION_COLUMNS if c in CSV_COLUMNS]
+    assert exported == list(CSV_COLUMNS)
+    assert list(LESION_COLUMNS)[:2] == ["participant_id", "session_id"]
+    assert list(LESION_COLUMNS)[2:2 + len(CSV_COLUMNS)] == list(CSV_COLUMNS)
