@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "qsmreview.processing",
     "qsmreview.annotations",
     "qsmreview.consensus",
+    "qsmreview.exports",
     "qsmreview.web",
 ]
 

@@ -12,4 +12,5 @@ urlpatterns = [
     path("v1/", include("qsmreview.processing.api.urls")),
     path("v1/", include("qsmreview.annotations.api.urls")),
     path("v1/", include("qsmreview.consensus.api.urls")),
+    path("v1/", include("qsmreview.exports.api.urls")),
 ]

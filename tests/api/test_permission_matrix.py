@@ -161,6 +161,8 @@ ROUTES = {
         Route("consensus.revert", "post",
               lambda w, t: f"/api/v1/consensus-decisions/{w.side(t).decision.pk}/revert/",
               lambda w, t: {"reason": "not a vein after all"}),
+        # export: the study's admins and PI download QSM, consensus and raters' names; raters never
+        Route("export.bids_zip", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/export/bids.zip"),
     ]
 }
 
@@ -222,6 +224,7 @@ consensus.exclusion        401       404      404   404     403/404 201/404 404/
 consensus.voxel_removal    401       404      404   404     403/404 400/404 404/400     400
 consensus.remeasure        401       404      404   404     403/404 201/404 404/201     201
 consensus.revert           401       404      404   404     403/404 201/404 404/201     201
+export.bids_zip            401       404      404   404     200/404 200/404 404/200     200
 """
 
 _OWN_SERIES = {"own:t2star_mag", "own:qsm", "own:lesion_mask"}
@@ -378,6 +381,15 @@ def test_it_covers_every_route_of_the_consensus_api():
         "api-consensus-remeasure": {"consensus.remeasure"},
         "api-consensus-revert": {"consensus.revert"},
     }
+    assert {p.name for p in urlpatterns} == set(covered)
+    for rows in covered.values():
+        assert rows <= set(ROUTES) | set(LIST_MATRIX)
+
+
+def test_it_covers_every_route_of_the_exports_api():
+    from qsmreview.exports.api.urls import urlpatterns
+
+    covered = {"api-study-export-bids": {"export.bids_zip"}}
     assert {p.name for p in urlpatterns} == set(covered)
     for rows in covered.values():
         assert rows <= set(ROUTES) | set(LIST_MATRIX)
