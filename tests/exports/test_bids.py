@@ -243,9 +243,8 @@ def test_it_writes_a_session_without_consensus(tmp_path: Path):
 
 def test_it_names_every_file_by_the_bids_schema(tmp_path: Path):
     """Every file but lesions.tsv/.json (listed in .bidsignore) matches a rule of the BIDS schema
-    (bidsschematools: raw rules for Chimap and the tables, derivative rules for dseg). Skipped
-    where bidsschematools is not installed: it is not a dependency of qsmreview."""
-    pytest.importorskip("bidsschematools")
+    (bidsschematools, a pinned test dependency: raw rules for Chimap and the tables, derivative
+    rules for dseg)."""
     import re
 
     import bidsschematools.schema as bids_schema
