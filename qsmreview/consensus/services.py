@@ -53,6 +53,7 @@ from qsmreview.consensus.models import (
     MeasurementSet,
     RunStatus,
 )
+from qsmreview.consensus.qc_maps import apply_voxel_edits, store_vessel_proposals
 from qsmreview.errors import Conflict, Gone, NotFound, ValidationFailed
 from qsmreview.studies.models import Session
 from qsmreview.studies.storage import sha256_of_path, storage_delete_quietly
@@ -368,6 +369,7 @@ def consensus_run(
                 **record,
             )
             Candidate.objects.bulk_create(_candidate(run, i, c) for i, c in enumerate(analysis.candidates, start=1))
+            store_vessel_proposals(run, analysis.vessel_proposals, loaded.affine, stored)
             _store_set(
                 run=run,
                 lesion_labels=analysis.lesion_labels,
@@ -431,7 +433,8 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
 
     Exclusions and class decisions change rows only (an excluded lesion stays in the table,
     marked, and out of statistics; a decided class replaces the rule's in ``lesion_type``, the
-    portions and reference ROIs stay the rule's). Removed voxels change the label maps, which the
+    portions and reference ROIs stay the rule's). Removed and added voxels
+    (:func:`~qsmreview.consensus.qc_maps.apply_voxel_edits`) change the label maps, which the
     core measures again (:func:`qsmreview.lesions.pipeline.remeasure`) on the run's own inputs.
     An adjudication is recorded and shown; the core counts only lesions with majority voxels, so
     an included candidate is not measured.
@@ -440,18 +443,7 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
     decisions = effective_decisions(run)
     lesions, affine = load_labels_and_affine(base.lesion_labels)
     reference = load_labels(base.reference_labels)
-    changed = False
-    for d in decisions:
-        if d.kind != DecisionKind.REMOVE_VOXELS:
-            continue
-        ijk = np.asarray(d.value.get("voxels") or [], dtype=np.int64).reshape(-1, 3)
-        if d.value.get("target") == "lesion":
-            hit = lesions[ijk[:, 0], ijk[:, 1], ijk[:, 2]] == d.lesion
-            lesions[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
-        else:
-            hit = reference[ijk[:, 0], ijk[:, 1], ijk[:, 2]] != 0
-            reference[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
-        changed = True
+    changed = apply_voxel_edits(decisions, lesions, reference)
     classes = {d.lesion: d.value["class"] for d in decisions if d.kind == DecisionKind.CLASS}
     excluded = {d.lesion: d.value["reason"] for d in decisions if d.kind == DecisionKind.EXCLUDE}
     rule = {r.lesion: r.rule_type for r in base.rows.all()}
