@@ -4,6 +4,7 @@ ROI under the ROI rules, a lesion's proposed vessel voxels removed on request; e
 
 from __future__ import annotations
 
+import base64
 import gzip
 
 import nibabel as nib
@@ -21,6 +22,7 @@ from qsmreview.consensus.qc_maps import store_vessel_proposals
 from qsmreview.consensus.selectors import qc_lesions
 from qsmreview.consensus.services import consensus_revert, consensus_run, load_labels
 from qsmreview.errors import Forbidden, NotFound, ValidationFailed
+from tests.api.world import as_bytes, client_for
 from tests.consensus.conftest import AFFINE, GRID, mask_bytes
 
 pytestmark = pytest.mark.django_db
@@ -212,3 +214,40 @@ def test_it_refuses_voxels_of_another_roi_and_an_unknown_roi(run, rated):
             by=rated.admin, run=run, operation="add", target="lesion", lesion=1, roi=11,
             mask_bytes=mask_bytes(drawn(ADDED[0])), reason="x",
         )
+
+
+# --- through the API -------------------------------------------------------------------------------
+
+
+def test_the_api_takes_a_drawn_mask_in_base64_and_lists_the_new_set(run, rated):
+    client = client_for(rated.admin)
+    mask = base64.b64encode(mask_bytes(drawn((10, 10, 6), (9, 10, 6)))).decode()
+
+    response = client.post(f"/api/v1/consensus/{run.pk}/voxel-edits/", {
+        "operation": "remove", "target": "lesion", "lesion": 1, "mask": mask, "reason": "a vein"}, format="json")
+
+    assert response.status_code == 201, response.json()
+    assert response.json()["value"] == {"target": "lesion", "voxels": [[10, 10, 6]]}
+    qc = client.get(f"/api/v1/consensus/{run.pk}/qc/").json()
+    assert (qc["set"], qc["current"], qc["vessel_proposals"]) == (2, True, True)
+    assert [(e["lesion"], e["n_voxels"], e["vessel_voxels_lesion"]) for e in qc["lesions"]] == [(1, 26, 0), (2, 27, 0)]
+    download = client.get(f"/api/v1/consensus/{run.pk}/vessel-proposals/")
+    assert download.status_code == 200 and download["ETag"] == f'"{run.vessel_proposals_sha256}"'
+    with run.vessel_proposals.open("rb") as fh:
+        assert as_bytes(download) == fh.read()
+
+
+def test_the_api_names_what_is_wrong_with_a_voxel_edit(run, rated):
+    client = client_for(rated.admin)
+    url = f"/api/v1/consensus/{run.pk}/voxel-edits/"
+
+    not_base64 = client.post(url, {"operation": "remove", "target": "reference", "mask": "%%%", "reason": "x"}, format="json")
+    add_forbidden = client.post(url, {
+        "operation": "add", "target": "reference", "roi": 11, "reason": "x",
+        "mask": base64.b64encode(mask_bytes(drawn((11, 11, 7)))).decode()}, format="json")
+
+    assert not_base64.status_code == 400
+    assert not_base64.json() == {"detail": "mask must be the NIfTI file's bytes in base64", "code": "invalid", "field": "mask"}
+    assert add_forbidden.status_code == 400
+    assert add_forbidden.json()["detail"] == (
+        "1 voxel(s) are inside a consensus lesion (first [11, 11, 7]); nothing was added to ROI 11")

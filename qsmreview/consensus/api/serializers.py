@@ -85,8 +85,8 @@ class VoxelEditInputSerializer(StrictInput):
 class VesselApplicationInputSerializer(StrictInput):
     lesion = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="consensus lesion id")
     target = serializers.ChoiceField(
-        choices=[("lesion", "the lesion"), ("reference", "its reference ROIs")],
-        help_text="where the proposed vessel voxels are removed",
+        choices=[("lesion", "lesion"), ("reference", "reference ROIs")],
+        help_text="where the proposed vessel voxels are removed: the lesion or its reference ROIs",
     )
     reason = serializers.CharField(**_REASON)
 
