@@ -116,7 +116,9 @@ function select(id, { jump = false } = {}) {
   renderList();
   if (jump && lesion?.centre_mm) {
     const nv = state.nv;
-    nv.scene.crosshairPos = nv.mm2frac(lesion.centre_mm);
+    // Scanner mm through the volume's true affine (isForceSliceMM): without it NiiVue maps mm
+    // through the oblique-free "ortho" matrix and lands beside the voxel on an oblique grid.
+    nv.scene.crosshairPos = nv.mm2frac(lesion.centre_mm, 0, true);
     nv.createOnLocationChange();
     nv.drawScene();
     root.dataset.crosshairLesion = String(id);
