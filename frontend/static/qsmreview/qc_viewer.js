@@ -147,9 +147,13 @@ async function loadVolumes() {
   ];
   for (const layer of LAYERS) {
     if (layer.optional && !config.vessels) continue;
-    list.push({ url: layer.url(), name: `${layer.key}-${state.set}.nii.gz`, colormap: layer.colormap, cal_min: 0.5, cal_max: 1, opacity: shown(layer.key) ? opacity : 0 });
+    list.push({
+      url: layer.url(), name: `${layer.key}-${state.set}.nii.gz`, colormap: layer.colormap,
+      cal_min: 0.5, cal_max: 1, opacity: shown(layer.key) ? opacity : 0, colorbarVisible: false,
+    });
   }
   await nv.loadVolumes(list);
+  nv.setInterpolation(true); // nearest: voxel edges, as the edits act on voxels
   state.viewer.base = { ...config.qsm };
   state.viewer.setWindow(-state.halfWindow, state.halfWindow);
   state.strokes = 0;
@@ -352,6 +356,9 @@ async function main() {
     niivueUrl: root.dataset.niivue,
     sliceType: "axial",
     crosshairColor: [1, 1, 0, 1],
+    // A thin crosshair (0.5 % of the field of view) rather than NiiVue's one voxel, which would
+    // hide the voxel under it, the one being edited.
+    niivueOptions: { crosshairWidthUnit: "percent", crosshairWidth: 0.5 },
   });
   state.nv = state.viewer.nv;
   window.qcViewer = state; // for the console and tests
