@@ -133,3 +133,58 @@ def test_a_pi_sees_the_viewer_without_tools_and_a_rater_gets_404(logged_in_page,
     page = logged_in_page(rater)
     response = page.goto(f"{live_server.url}/sessions/{qc_run.session_id}/consensus/qc/viewer/")
     assert response.status == 404
+
+
+def _click_voxel(page, mm) -> None:
+    """Move the crosshair to scanner ``mm`` and click the pen there (axial view)."""
+    x, y = page.evaluate(
+        """(mm) => { const nv = window.qcViewer.nv; nv.scene.crosshairPos = nv.mm2frac(mm, 0, true); nv.drawScene();
+                     return Array.from(nv.frac2canvasPos(nv.scene.crosshairPos)).slice(0, 2); }""",
+        mm,
+    )
+    box = page.locator("#qc-canvas").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+
+
+@pytest.mark.parametrize("qc_run", ["identity"], indirect=True)
+def test_an_admin_adds_a_voxel_to_a_reference_roi_and_excludes_and_restores_a_lesion(
+    logged_in_page, live_server, qc_run, admin
+):
+    page = logged_in_page(admin)
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{live_server.url}/sessions/{qc_run.session_id}/consensus/qc/viewer/")
+    page.wait_for_selector('[data-testid="qc-viewer"][data-ready="true"]', timeout=60_000)
+    viewer = page.locator('[data-testid="qc-viewer"]')
+    before = qc_run.measurement_sets.get(current=True).rows.get(lesion=1).reference_n_voxels
+
+    page.click('[data-testid="qc-lesions"] tr[data-lesion="1"]')
+    page.select_option('[data-testid="tool"]', "pen")
+    page.select_option('[data-testid="operation"]', "add-reference")
+    page.fill('[data-testid="edit-reason"]', "normal-appearing WM")
+
+    # Inside lesion A: refused with the rule, nothing stored.
+    _click_voxel(page, [11.0, 11.0, 7.0])
+    page.click('[data-testid="apply-edit"]')
+    expect(page.locator('[data-testid="viewer-error"]')).to_contain_text("inside a consensus lesion (first [11, 11, 7])")
+    assert qc_run.decisions.count() == 0
+
+    # White matter on slice 5, far from every lesion: added to ROI 11.
+    page.click('[data-testid="clear-drawing"]')
+    _click_voxel(page, [5.0, 5.0, 5.0])
+    expect(viewer).to_have_attribute("data-drawn", "1")
+    page.click('[data-testid="apply-edit"]')
+    expect(viewer).to_have_attribute("data-set", "2", timeout=30_000)
+    decision = qc_run.decisions.get()
+    assert (decision.kind, decision.value) == (DecisionKind.ADD_VOXELS, {"target": "reference", "roi": 11, "voxels": [[5, 5, 5]]})
+    assert qc_run.measurement_sets.get(current=True).rows.get(lesion=1).reference_n_voxels == before + 1
+
+    # Exclude lesion 2 as a vessel, then restore it.
+    page.click('[data-testid="qc-lesions"] tr[data-lesion="2"]')
+    page.select_option('[data-testid="exclusion-reason"]', "vessel")
+    page.fill('[data-testid="edit-reason"]', "a vein")
+    page.click('[data-testid="exclude"]')
+    expect(page.locator('[data-testid="state-2"]')).to_have_text("excluded: vessel", timeout=30_000)
+    page.fill('[data-testid="edit-reason"]', "not a vein")
+    page.click('[data-testid="restore"]')
+    expect(page.locator('[data-testid="state-2"]')).to_have_text("included", timeout=30_000)
+    assert viewer.get_attribute("data-set") == "4"
