@@ -161,6 +161,10 @@ def session_qc(request: HttpRequest, session_id: int) -> HttpResponse:
     return render(request, "consensus/qc.html", context)
 
 
+#: Series a second, synchronised panel of the QC viewer may show (the session's current ones).
+SECOND_PANEL_KINDS = ("t2star_mag", "flair", "t1_wmn", "t1_csfn")
+
+
 def _viewer_config(request: HttpRequest, session: Session, run: Any, can_manage: bool) -> dict[str, Any]:
     """What qc_viewer.js needs: the run's QSM display copy (if the user may see it), the API
     routes of the run, the exclusion reasons and whether the tools are shown."""
@@ -175,6 +179,23 @@ def _viewer_config(request: HttpRequest, session: Session, run: Any, can_manage:
             "kind": "qsm",
             "units": "ppm",
         }
+    second = []
+    if qsm is not None:
+        anatomy = (
+            series_visible_to(request.user)
+            .filter(session=session, is_current=True, kind__in=SECOND_PANEL_KINDS)
+            .order_by("kind", "label", "space")
+        )
+        second = [
+            {
+                "id": series.pk,
+                "title": " ".join(p for p in (series.get_kind_display(), series.label, series.space) if p),
+                "url": reverse("api-series-display", kwargs={"pk": series.pk}),
+                "name": f"series-{series.pk}.nii",
+                "kind": series.kind,
+            }
+            for series in anatomy
+        ]
     urls: dict[str, str] = {}
     if run is not None:
         for key, name in (
@@ -192,6 +213,7 @@ def _viewer_config(request: HttpRequest, session: Session, run: Any, can_manage:
         "run": run.pk if run is not None else None,
         "can_manage": can_manage,
         "qsm": qsm,
+        "second": second,
         "vessels": bool(run is not None and run.vessel_proposals),
         "urls": urls,
         "exclusion_reasons": [{"value": v, "label": label} for v, label in ExclusionReason.choices],

@@ -188,3 +188,27 @@ def test_an_admin_adds_a_voxel_to_a_reference_roi_and_excludes_and_restores_a_le
     page.click('[data-testid="restore"]')
     expect(page.locator('[data-testid="state-2"]')).to_have_text("included", timeout=30_000)
     assert viewer.get_attribute("data-set") == "4"
+
+
+def test_a_second_panel_shows_the_t2star_magnitude_with_the_lesions_and_follows_the_lesion_list(
+    logged_in_page, live_server, qc_run, admin
+):
+    page = logged_in_page(admin)
+    page.set_viewport_size(VIEWPORT)
+    page.goto(f"{live_server.url}/sessions/{qc_run.session_id}/consensus/qc/viewer/")
+    page.wait_for_selector('[data-testid="qc-viewer"][data-ready="true"]', timeout=60_000)
+    magnitude = qc_run.tissue_series.session.series.get(kind="t2star_mag", is_current=True)
+
+    page.select_option('[data-testid="second-series"]', str(magnitude.pk))
+    page.wait_for_selector(f'[data-testid="qc-viewer"][data-second="{magnitude.pk}"]', timeout=60_000)
+    assert page.evaluate("window.qcViewer.second.nv.volumes.length") == 2
+    assert page.evaluate(
+        "window.qcViewer.second.nv.volumes[1].img.reduce((n, x) => n + (x > 0 ? 1 : 0), 0)"
+    ) == 54
+
+    page.click('[data-testid="qc-lesions"] tr[data-lesion="2"]')
+    centre = np.asarray(qc_run.qsm_series.affine) @ np.array([19.0, 19.0, 7.0, 1.0])
+    shown = page.evaluate(
+        "(() => { const nv = window.qcViewer.second.nv; return Array.from(nv.frac2mm(nv.scene.crosshairPos, 0, true)).slice(0, 3); })()"
+    )
+    np.testing.assert_allclose(shown, centre[:3], atol=1e-3)

@@ -30,7 +30,7 @@ const LAYERS = [
   { key: "vessels", colormap: "blue", url: () => config.urls.vessels, optional: true },
 ];
 
-const state = { viewer: null, nv: null, set: null, lesions: [], selected: null, strokes: 0, halfWindow: QSM_DEFAULT_HALF_WINDOW_PPM };
+const state = { viewer: null, nv: null, second: null, secondSeries: null, set: null, lesions: [], selected: null, strokes: 0, halfWindow: QSM_DEFAULT_HALF_WINDOW_PPM };
 
 function withSet(url) {
   return state.set ? `${url}?set=${state.set}` : url;
@@ -121,6 +121,11 @@ function select(id, { jump = false } = {}) {
     nv.scene.crosshairPos = nv.mm2frac(lesion.centre_mm, 0, true);
     nv.createOnLocationChange();
     nv.drawScene();
+    if (state.second?.nv.volumes.length) {
+      // Set programmatically, so NiiVue's broadcast (mouse events only) does not carry it over.
+      state.second.nv.scene.crosshairPos = state.second.nv.mm2frac(lesion.centre_mm, 0, true);
+      state.second.nv.drawScene();
+    }
     root.dataset.crosshairLesion = String(id);
   }
   if (!config.can_manage) return;
@@ -235,6 +240,7 @@ async function act(what, call) {
     await call();
     await loadList();
     await loadVolumes();
+    if (state.secondSeries) await loadSecond(state.secondSeries);
     if (state.selected !== null) select(state.selected);
     showStatus(`${what}: saved as measurement set ${state.set}.`);
   } catch (err) {
@@ -350,6 +356,40 @@ function wireKeys() {
   });
 }
 
+// --- the second panel: another series of the session, crosshair linked in mm ---------------------
+
+/** Show ``series`` (or nothing) in the second panel with the lesions over it. */
+async function loadSecond(series) {
+  const panel = $("second-panel");
+  state.secondSeries = series;
+  delete root.dataset.second;
+  if (!series) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  if (!state.second) {
+    state.second = await createViewer(document.getElementById("qc-canvas-2"), {
+      niivueUrl: root.dataset.niivue,
+      sliceType: "axial",
+      crosshairColor: [1, 1, 0, 1],
+      niivueOptions: { crosshairWidthUnit: "percent", crosshairWidth: 0.5 },
+    });
+    // Only the canvas under the mouse broadcasts: link each to the other.
+    state.nv.broadcastTo([state.second.nv], { crosshair: true, zoomPan: true });
+    state.second.nv.broadcastTo([state.nv], { crosshair: true, zoomPan: true });
+  }
+  const nv2 = state.second.nv;
+  await nv2.loadVolumes([
+    { url: series.url, name: series.name, colormap: "gray" },
+    { url: withSet(config.urls.lesion_labels), name: `lesions-${state.set}.nii.gz`, colormap: "red", cal_min: 0.5, cal_max: 1, opacity: 0.4, colorbarVisible: false },
+  ]);
+  nv2.setInterpolation(true);
+  nv2.scene.crosshairPos = nv2.mm2frac(state.nv.frac2mm(state.nv.scene.crosshairPos, 0, true), 0, true);
+  nv2.drawScene();
+  root.dataset.second = String(series.id);
+}
+
 async function main() {
   const started = performance.now();
   state.viewer = await createViewer(document.getElementById("qc-canvas"), {
@@ -377,6 +417,10 @@ async function main() {
   $("overlay-opacity").addEventListener("input", applyOpacity);
   await loadList();
   await loadVolumes();
+  const secondById = new Map((config.second || []).map((series) => [String(series.id), series]));
+  $("second-series").addEventListener("change", (e) => {
+    loadSecond(secondById.get(e.target.value) || null).catch((err) => showError(`Second panel: ${err.message || err}`));
+  });
   if (config.can_manage) wireTools();
   wireKeys();
   if (state.lesions.length) select(state.lesions[0].lesion, { jump: true });
