@@ -189,6 +189,7 @@ def qc_lesions(run: ConsensusRun, measurements: MeasurementSet) -> list[dict[str
     The caller has checked that the user may read ``run``.
     """
     import numpy as np
+    from scipy import ndimage
 
     from qsmreview.consensus.models import DecisionKind
     from qsmreview.consensus.qc_edits import load_vessel_proposals
@@ -225,12 +226,29 @@ def qc_lesions(run: ConsensusRun, measurements: MeasurementSet) -> list[dict[str
                 "reference_flag": row.extras.get("reference_flag"),
             }
         )
+    # Each lesion and its ROIs are looked at inside their bounding boxes only (full maps are
+    # 13 M voxels at 384 x 384 x 90).
+    owners = np.where(reference > 0, reference // 10, 0)  # ROI -> its lesion id
+    lesion_boxes = ndimage.find_objects(np.clip(lesions, 0, None))
+    roi_boxes = ndimage.find_objects(owners)
+
+    def box_of(boxes: list[Any], lesion: int) -> Any:
+        return boxes[lesion - 1] if 0 < lesion <= len(boxes) else None
+
+    def vessel_count(box: Any, labels: np.ndarray, lesion: int) -> int | None:
+        if vessels is None:
+            return None
+        if box is None:
+            return 0
+        return int(np.count_nonzero(vessels[box] & (labels[box] == lesion)))
+
     for lesion, entry in out.items():
-        inside = lesions == lesion
-        rois = (reference // 10 == lesion) & (reference > 0)
-        entry["vessel_voxels_lesion"] = None if vessels is None else int(np.count_nonzero(vessels & inside))
-        entry["vessel_voxels_reference"] = None if vessels is None else int(np.count_nonzero(vessels & rois))
-        voxels = np.argwhere(inside)
+        box = box_of(lesion_boxes, lesion)
+        entry["vessel_voxels_lesion"] = vessel_count(box, lesions, lesion)
+        entry["vessel_voxels_reference"] = vessel_count(box_of(roi_boxes, lesion), owners, lesion)
+        voxels = np.empty((0, 3), dtype=np.int64)
+        if box is not None:
+            voxels = np.argwhere(lesions[box] == lesion) + np.array([b.start for b in box])
         if len(voxels):
             nearest = voxels[np.argmin(((voxels - voxels.mean(axis=0)) ** 2).sum(axis=1))]
             entry["centre_vox"] = [int(c) for c in nearest]
