@@ -10,6 +10,7 @@ import gzip
 import nibabel as nib
 import numpy as np
 import pytest
+from django.test import Client
 
 from qsmreview.consensus.models import ConsensusDecision, ConsensusRun, DecisionKind
 from qsmreview.consensus.qc_edits import (
@@ -181,6 +182,10 @@ def test_it_adds_voxels_to_a_reference_roi_and_measures_again(run, rated):
     after = rows_of(run)
     assert after[1].reference_n_voxels == before + 4
     assert after[1].relative_susceptibility_ppm == pytest.approx(0.08, abs=1e-6)  # WM is 0.02 ppm everywhere
+    browser = Client()
+    browser.force_login(rated.admin)
+    page = browser.get(f"/sessions/{rated.session.pk}/consensus/qc/")
+    assert "Add voxels lesion 1: 4 voxel(s) to reference ROI 11" in page.content.decode()
     consensus_revert(by=rated.admin, decision=decision, reason="undo")
     assert rows_of(run)[1].reference_n_voxels == before
 
