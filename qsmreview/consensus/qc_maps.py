@@ -31,7 +31,8 @@ def apply_voxel_edits(decisions: Iterable[ConsensusDecision], lesions: np.ndarra
     ``remove_voxels`` on a lesion clears the named voxels that still hold that lesion's id; on the
     reference ROIs it clears the named voxels of any ROI. ``add_voxels`` (reference ROIs only) sets
     the named voxels to its ROI id (checked against the ROI rules when decided,
-    :func:`qsmreview.lesions.qc.add_reference_voxels`).
+    :func:`qsmreview.lesions.qc.add_reference_voxels`), except voxels that are lesion again because
+    an earlier removal was reverted since.
 
     Returns
     -------
@@ -45,7 +46,10 @@ def apply_voxel_edits(decisions: Iterable[ConsensusDecision], lesions: np.ndarra
         ijk = np.asarray(d.value.get("voxels") or [], dtype=np.int64).reshape(-1, 3)
         i, j, k = ijk[:, 0], ijk[:, 1], ijk[:, 2]
         if d.kind == DecisionKind.ADD_VOXELS:
-            reference[i, j, k] = int(d.value["roi"])
+            # Checked against the ROI rules when decided; a lesion voxel restored since (a removal
+            # reverted) keeps its place: a voxel is never in a lesion and an ROI at once.
+            free = lesions[i, j, k] == 0
+            reference[i[free], j[free], k[free]] = int(d.value["roi"])
         elif d.value.get("target") == "lesion":
             hit = lesions[i, j, k] == d.lesion
             lesions[i[hit], j[hit], k[hit]] = 0

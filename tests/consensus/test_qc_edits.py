@@ -21,7 +21,7 @@ from qsmreview.consensus.qc_edits import (
 )
 from qsmreview.consensus.qc_maps import store_vessel_proposals
 from qsmreview.consensus.selectors import qc_lesions
-from qsmreview.consensus.services import consensus_revert, consensus_run, load_labels
+from qsmreview.consensus.services import consensus_remove_voxels, consensus_revert, consensus_run, load_labels
 from qsmreview.errors import Forbidden, NotFound, ValidationFailed
 from tests.api.world import as_bytes, client_for
 from tests.consensus.conftest import AFFINE, GRID, mask_bytes
@@ -256,3 +256,21 @@ def test_the_api_names_what_is_wrong_with_a_voxel_edit(run, rated):
     assert add_forbidden.status_code == 400
     assert add_forbidden.json()["detail"] == (
         "1 voxel(s) are inside a consensus lesion (first [11, 11, 7]); nothing was added to ROI 11")
+
+
+def test_an_added_roi_voxel_gives_way_to_a_lesion_voxel_restored_by_a_revert(run, rated):
+    # Remove all of lesion A but its corner (12, 12, 8); add the former lesion voxel (10, 10, 6),
+    # sqrt(12) = 3.5 voxels from that corner (beyond the gap), to ROI 11; then revert the removal:
+    # the voxel is lesion again and not ROI.
+    cube = [[i, j, k] for i in range(10, 13) for j in range(10, 13) for k in range(6, 9) if (i, j, k) != (12, 12, 8)]
+    removal = consensus_remove_voxels(by=rated.admin, run=run, target="lesion", lesion=1, voxels=cube, reason="vein")
+    consensus_add_reference_voxels(by=rated.admin, run=run, roi=11, voxels=drawn((10, 10, 6)) > 0, reason="WM")
+    lesions, reference = current_maps(run)
+    assert (lesions[10, 10, 6], reference[10, 10, 6]) == (0, 11)
+
+    consensus_revert(by=rated.admin, decision=removal, reason="not a vein")
+
+    lesions, reference = current_maps(run)
+    assert (lesions[10, 10, 6], reference[10, 10, 6]) == (1, 0)
+    assert np.count_nonzero(lesions == 1) == 27
+    assert not np.any((lesions > 0) & (reference > 0))
