@@ -92,7 +92,8 @@ def consensus_add_reference_voxels(
     NotFound / Forbidden
         Not visible (raters, outsiders) / not an admin (PI).
     ValidationFailed
-        No reason, an unknown lesion, a rule broken (the message names it), nothing to add.
+        No reason, an unknown lesion, an ROI the lesion does not have now (no such portion), a rule
+        broken (the message names it), nothing to add.
     Gone
         The run's tissue labels were deleted.
     """
@@ -107,9 +108,18 @@ def consensus_add_reference_voxels(
     if roi % 10 not in (1, 2) or roi < 11:
         raise ValidationFailed(f"{roi} is not a reference ROI id (10 x lesion + 1 for WM, + 2 for cortical)", field="roi")
     _lesion(run, roi // 10)
+    current = current_set(run)
+    rois = sorted(
+        10 * row.lesion + (1 if row.portion == "wm" else 2) for row in current.rows.filter(lesion=roi // 10)
+    )
+    if roi not in rois:
+        raise ValidationFailed(
+            f"lesion {roi // 10} has no {'WM' if roi % 10 == 1 else 'cortical'} portion now: its reference "
+            f"ROI{'s are' if len(rois) != 1 else ' is'} {', '.join(map(str, rois)) or 'none'}",
+            field="roi",
+        )
     if run.tissue_series is None:
         raise Gone(f"the tissue labels of consensus run {run.pk} were deleted; compute a new consensus")
-    current = current_set(run)
     lesions = load_labels(current.lesion_labels)
     reference = load_labels(current.reference_labels)
     tissue, _ = compute.load_volume(run.tissue_series)

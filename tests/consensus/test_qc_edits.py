@@ -212,6 +212,8 @@ def test_it_refuses_voxels_of_another_roi_and_an_unknown_roi(run, rated):
         consensus_add_reference_voxels(by=rated.admin, run=run, roi=11, voxels=drawn(theirs) > 0, reason="x")
     with pytest.raises(ValidationFailed, match="13 is not a reference ROI id"):
         consensus_add_reference_voxels(by=rated.admin, run=run, roi=13, voxels=drawn(ADDED[0]) > 0, reason="x")
+    with pytest.raises(ValidationFailed, match="lesion 1 has no cortical portion now: its reference ROI is 11"):
+        consensus_add_reference_voxels(by=rated.admin, run=run, roi=12, voxels=drawn(ADDED[0]) > 0, reason="x")
     with pytest.raises(ValidationFailed, match="has no lesion 9"):
         consensus_add_reference_voxels(by=rated.admin, run=run, roi=91, voxels=drawn(ADDED[0]) > 0, reason="x")
     with pytest.raises(ValidationFailed, match="voxels can be added to a reference ROI only"):
