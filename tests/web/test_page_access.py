@@ -32,6 +32,8 @@ assignments          302       404      404     200/404 200/404 404/200     200
 consensus            302       404      404     200/404 200/404 404/200     200
 consensus_no_run     302       404      404     200/404 200/404 404/200     200
 consensus_qc         302       404      404     200/404 200/404 404/200     200
+qc_viewer            302       404      404     200/404 200/404 404/200     200
+qc_viewer_no_run     302       404      404     200/404 200/404 404/200     200
 study_consensus      302       404      404     200/404 200/404 404/200     200
 export_bids          302       404      404     200/404 200/404 404/200     200
 """
@@ -64,6 +66,8 @@ PAGES: dict[str, Callable[[Side], str]] = {
     "consensus": lambda s: f"/sessions/{s.session_id}/consensus/",
     "consensus_no_run": lambda s: f"/sessions/{s.bare_session_id}/consensus/",
     "consensus_qc": lambda s: f"/sessions/{s.session_id}/consensus/qc/",
+    "qc_viewer": lambda s: f"/sessions/{s.session_id}/consensus/qc/viewer/",
+    "qc_viewer_no_run": lambda s: f"/sessions/{s.bare_session_id}/consensus/qc/viewer/",
     "study_consensus": lambda s: f"/studies/{s.study_id}/consensus/",
     "export_bids": lambda s: f"/studies/{s.study_id}/export/bids.zip",
 }
@@ -146,6 +150,7 @@ def test_it_covers_every_consensus_page_route() -> None:
     covered = {
         "session-consensus": {"consensus", "consensus_no_run"},
         "session-consensus-qc": {"consensus_qc"},
+        "session-consensus-qc-viewer": {"qc_viewer", "qc_viewer_no_run"},
         "study-consensus": {"study_consensus"},
     }
     assert {p.name for p in urlpatterns} == set(covered)
