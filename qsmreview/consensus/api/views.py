@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from qsmreview.access import consensus_decisions_visible_to, sessions_with_consensus_visible_to
 from qsmreview.api.downloads import JsonErrorsForDownloads, if_none_match_parameter, stored_file_response
+from qsmreview.api.error_responses import READ_ERRORS as _READ_ERRORS, WRITE_ERRORS as _WRITE_ERRORS
 from qsmreview.api.permissions import get_visible_or_404
 from qsmreview.consensus import selectors
 from qsmreview.consensus.api import serializers as s
@@ -42,14 +43,6 @@ from qsmreview.processing.api.serializers import JobBriefSerializer
 #: Label maps never change: a client may keep one as long as it likes.
 LABELS_CACHE_CONTROL = "private, max-age=31536000, immutable"
 
-_ERRORS = {
-    400: s.ErrorSerializer,
-    401: OpenApiResponse(description="not authenticated"),
-    403: s.ErrorSerializer,
-    404: s.ErrorSerializer,
-}
-_READ_ERRORS = {401: _ERRORS[401], 404: s.ErrorSerializer}
-_WRITE_ERRORS = {**_ERRORS, 409: s.ErrorSerializer}
 _SET = OpenApiParameter(
     "set", OpenApiTypes.INT, OpenApiParameter.QUERY, required=False,
     description="a measurement set's number (default: the current one)",
