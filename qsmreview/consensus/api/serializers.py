@@ -16,6 +16,7 @@ from qsmreview.consensus.models import (
     LesionType,
     MeasurementSet,
 )
+from qsmreview.lesions.columns import CORE_COLUMNS
 from qsmreview.studies.api.serializers import ErrorSerializer, StrictInput
 
 __all__ = ["ErrorSerializer"]
@@ -132,26 +133,8 @@ class SettingsOutputSerializer(serializers.Serializer):
 class LesionRowOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = LesionRow
-        fields = [
-            "subject",
-            "lesion",
-            "lesion_type",
-            "rule_type",
-            "portion",
-            "n_voxels",
-            "volume_mm3",
-            "cortical_fraction",
-            "raters",
-            "lesion_mean_ppm",
-            "lesion_sd_ppm",
-            "reference_mean_ppm",
-            "reference_sd_ppm",
-            "reference_n_voxels",
-            "relative_susceptibility_ppm",
-            "excluded",
-            "exclusion_reason",
-            "extras",
-        ]
+        # the core's columns, with the rule's class beside the class in effect, then QC
+        fields = [*CORE_COLUMNS[:3], "rule_type", *CORE_COLUMNS[3:], "excluded", "exclusion_reason", "extras"]
 
 
 class MeasurementSetOutputSerializer(serializers.ModelSerializer):
