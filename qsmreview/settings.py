@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "qsmreview.annotations",
     "qsmreview.consensus",
     "qsmreview.reports",
+    "qsmreview.exports",
     "qsmreview.web",
 ]
 

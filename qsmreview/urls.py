@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("qsmreview.processing.urls")),
     path("", include("qsmreview.consensus.urls")),
     path("", include("qsmreview.reports.urls")),
+    path("", include("qsmreview.exports.urls")),
     path("", include("qsmreview.annotations.assignment_urls")),
     path("", include("qsmreview.studies.urls")),
     path("", include("qsmreview.web.urls")),

@@ -13,4 +13,5 @@ urlpatterns = [
     path("v1/", include("qsmreview.annotations.api.urls")),
     path("v1/", include("qsmreview.consensus.api.urls")),
     path("v1/", include("qsmreview.reports.api.urls")),
+    path("v1/", include("qsmreview.exports.api.urls")),
 ]

@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 
 from qsmreview.consensus.inputs import ConsensusInputs, load_revision_mask
+from qsmreview.lesions.columns import CORE_COLUMNS
 from qsmreview.studies.models import Series
 from qsmreview.studies.storage import series_local_path
 from recon.geometry import voxel_size_from_affine
@@ -26,22 +27,7 @@ from recon.geometry import voxel_size_from_affine
 QSM_EROSION_MM = 2.5
 
 #: Columns of a lesion row stored in their own fields; every other key goes to ``extras``.
-ROW_COLUMNS = (
-    "subject",
-    "lesion",
-    "lesion_type",
-    "portion",
-    "n_voxels",
-    "volume_mm3",
-    "cortical_fraction",
-    "raters",
-    "lesion_mean_ppm",
-    "lesion_sd_ppm",
-    "reference_mean_ppm",
-    "reference_sd_ppm",
-    "reference_n_voxels",
-    "relative_susceptibility_ppm",
-)
+ROW_COLUMNS = CORE_COLUMNS
 
 
 def plain(value: Any) -> Any:

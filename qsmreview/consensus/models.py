@@ -30,6 +30,10 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+def run_file_upload_to(instance: "ConsensusRun", filename: str) -> str:
+    return f"{CONSENSUS_STORAGE_PREFIX}/{instance.session.subject.study_id}/session-{instance.session_id}/run-{instance.pk}/{filename}"
+
+
 class ConsensusRun(models.Model):
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="consensus_runs")
     status = models.CharField(max_length=10, choices=RunStatus.choices)
@@ -60,6 +64,11 @@ class ConsensusRun(models.Model):
     agreement = models.JSONField(default=dict, blank=True)
     #: The pipeline's summary, timings and vessel proposals.
     summary = models.JSONField(default=dict, blank=True)
+    #: Voxels proposed as vessel near the lesions (uint8 0/1 NIfTI on the T2* grid; a proposal,
+    #: never applied); empty when the run had no QSM. Stored like the label maps.
+    vessel_proposals = models.FileField(upload_to=run_file_upload_to, max_length=500, blank=True)
+    vessel_proposals_sha256 = models.CharField(max_length=64, blank=True)
+    vessel_proposals_size = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
     current = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -206,6 +215,7 @@ class DecisionKind(models.TextChoices):
     ADJUDICATE = "adjudicate", "Adjudicate"
     EXCLUDE = "exclude", "Exclude"
     REMOVE_VOXELS = "remove_voxels", "Remove voxels"
+    ADD_VOXELS = "add_voxels", "Add voxels"
     REVERT = "revert", "Revert"
 
 
@@ -227,7 +237,8 @@ class ConsensusDecision(models.Model):
     #: The candidate it concerns (adjudication).
     candidate = models.PositiveIntegerField(null=True, blank=True)
     #: What was decided: {"class": "wm"}, {"include": true}, {"reason": "vessel"},
-    #: {"target": "lesion"|"reference", "voxels": [[i, j, k], ...]}.
+    #: {"target": "lesion"|"reference", "voxels": [[i, j, k], ...]}; add_voxels (reference ROIs
+    #: only): {"target": "reference", "roi": 11, "voxels": [[i, j, k], ...]}.
     value = models.JSONField(default=dict, blank=True)
     reason = models.TextField()
     #: For ``revert``: the decision it undoes.

@@ -179,3 +179,80 @@ def pooled_agreement(runs: list[ConsensusRun]) -> dict[str, list[PooledPair]]:
                 if item.get("dice") is not None:
                     pair.dice.append(float(item["dice"]))
     return {key: sorted(pairs.values(), key=lambda p: (p.reference, p.tested)) for key, pairs in pooled.items()}
+
+
+def qc_lesions(run: ConsensusRun, measurements: MeasurementSet) -> list[dict[str, Any]]:
+    """One entry per lesion of a measurement set for QC: its rows merged, flags, the proposed
+    vessel voxels in the lesion and in its reference ROIs, the exclusion in effect, and where it
+    is (the lesion voxel nearest its centroid, voxel indices and scanner mm) for the viewer.
+
+    The caller has checked that the user may read ``run``.
+    """
+    import numpy as np
+    from scipy import ndimage
+
+    from qsmreview.consensus.models import DecisionKind
+    from qsmreview.consensus.qc_edits import load_vessel_proposals
+    from qsmreview.consensus.services import effective_decisions, load_labels, load_labels_and_affine
+
+    lesions, affine = load_labels_and_affine(measurements.lesion_labels)
+    reference = load_labels(measurements.reference_labels)
+    vessels = load_vessel_proposals(run)
+    exclusions = {d.lesion: d.pk for d in effective_decisions(run) if d.kind == DecisionKind.EXCLUDE}
+    out: dict[int, dict[str, Any]] = {}
+    for row in measurements.rows.order_by("lesion", "portion"):
+        entry = out.setdefault(
+            row.lesion,
+            {
+                "lesion": row.lesion,
+                "lesion_type": row.lesion_type,
+                "rule_type": row.rule_type,
+                "n_voxels": 0,
+                "excluded": row.excluded,
+                "exclusion_reason": row.exclusion_reason,
+                "exclusion_decision": exclusions.get(row.lesion),
+                "qsm_mask_cut_fraction": row.extras.get("qsm_mask_cut_fraction"),
+                "portions": [],
+            },
+        )
+        entry["n_voxels"] += row.n_voxels
+        entry["portions"].append(
+            {
+                "portion": row.portion,
+                "roi": 10 * row.lesion + (1 if row.portion == "wm" else 2),
+                "n_voxels": row.n_voxels,
+                "relative_susceptibility_ppm": row.relative_susceptibility_ppm,
+                "reference_n_voxels": row.reference_n_voxels,
+                "reference_flag": row.extras.get("reference_flag"),
+            }
+        )
+    # Each lesion and its ROIs are looked at inside their bounding boxes only (full maps are
+    # 13 M voxels at 384 x 384 x 90).
+    owners = np.where(reference > 0, reference // 10, 0)  # ROI -> its lesion id
+    lesion_boxes = ndimage.find_objects(np.clip(lesions, 0, None))
+    roi_boxes = ndimage.find_objects(owners)
+
+    def box_of(boxes: list[Any], lesion: int) -> Any:
+        return boxes[lesion - 1] if 0 < lesion <= len(boxes) else None
+
+    def vessel_count(box: Any, labels: np.ndarray, lesion: int) -> int | None:
+        if vessels is None:
+            return None
+        if box is None:
+            return 0
+        return int(np.count_nonzero(vessels[box] & (labels[box] == lesion)))
+
+    for lesion, entry in out.items():
+        box = box_of(lesion_boxes, lesion)
+        entry["vessel_voxels_lesion"] = vessel_count(box, lesions, lesion)
+        entry["vessel_voxels_reference"] = vessel_count(box_of(roi_boxes, lesion), owners, lesion)
+        voxels = np.empty((0, 3), dtype=np.int64)
+        if box is not None:
+            voxels = np.argwhere(lesions[box] == lesion) + np.array([b.start for b in box])
+        if len(voxels):
+            nearest = voxels[np.argmin(((voxels - voxels.mean(axis=0)) ** 2).sum(axis=1))]
+            entry["centre_vox"] = [int(c) for c in nearest]
+            entry["centre_mm"] = [round(float(c), 3) for c in (affine @ np.r_[nearest, 1.0])[:3]]
+        else:
+            entry["centre_vox"] = entry["centre_mm"] = None
+    return [out[k] for k in sorted(out)]

@@ -53,6 +53,7 @@ from qsmreview.consensus.models import (
     MeasurementSet,
     RunStatus,
 )
+from qsmreview.consensus.qc_maps import VOXEL_EDIT_KINDS, apply_voxel_edits, store_vessel_proposals
 from qsmreview.consensus.study_settings import study_params
 from qsmreview.errors import Conflict, Gone, NotFound, ValidationFailed
 from qsmreview.studies.models import Session
@@ -377,6 +378,7 @@ def consensus_run(
                 **record,
             )
             Candidate.objects.bulk_create(_candidate(run, i, c) for i, c in enumerate(analysis.candidates, start=1))
+            store_vessel_proposals(run, analysis.vessel_proposals, loaded.affine, stored)
             _store_set(
                 run=run,
                 lesion_labels=analysis.lesion_labels,
@@ -445,13 +447,14 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
     (:func:`qsmreview.lesions.pipeline.remeasure`) on the run's own recorded inputs: a decided
     class sets the portions measured and their reference ROIs (``rule_type`` keeps the rule's
     class), an adjudicated candidate that is included becomes a lesion delineated by its raters'
-    marks, and removed voxels leave the label maps.
+    marks, and removed and added voxels
+    (:func:`~qsmreview.consensus.qc_maps.apply_voxel_edits`) edit the label maps.
     """
     base = _base_set(run)
     decisions = effective_decisions(run)
     lesions, affine = load_labels_and_affine(base.lesion_labels)
     reference = load_labels(base.reference_labels)
-    removals = [d for d in decisions if d.kind == DecisionKind.REMOVE_VOXELS]
+    removals = [d for d in decisions if d.kind in VOXEL_EDIT_KINDS]
     classes = {d.lesion: d.value["class"] for d in decisions if d.kind == DecisionKind.CLASS}
     included = sorted(d.candidate for d in decisions if d.kind == DecisionKind.ADJUDICATE and d.value.get("include"))
     excluded = {d.lesion: d.value["reason"] for d in decisions if d.kind == DecisionKind.EXCLUDE}
@@ -485,13 +488,6 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
     except BaseException:
         _delete(stored)
         raise
-
-
-def _remove(labels: np.ndarray, voxels: Any, keep: Any) -> None:
-    """Zero the listed voxels of ``labels`` that ``keep(values)`` selects (in place)."""
-    ijk = np.asarray(voxels or [], dtype=np.int64).reshape(-1, 3)
-    hit = keep(labels[ijk[:, 0], ijk[:, 1], ijk[:, 2]])
-    labels[ijk[hit, 0], ijk[hit, 1], ijk[hit, 2]] = 0
 
 
 def _row_dict(row: LesionRow) -> dict[str, Any]:
@@ -530,8 +526,9 @@ def _remeasure(
 
     Decided classes and included candidates first redraw the reference ROIs by the rules (a
     lesion decided WM gets a WM donut; a new lesion gets its reference, and its gap is kept out of
-    its neighbours' references); removed voxels then leave those maps, which are measured as
-    edited."""
+    its neighbours' references); voxel edits (:func:`~qsmreview.consensus.qc_maps.apply_voxel_edits`:
+    removed voxels, voxels added to a reference ROI) are then made on those maps, which are
+    measured as edited."""
     from qsmreview.lesions.errors import LesionInputError
     from qsmreview.lesions.params import ConsensusParams
     from qsmreview.lesions.pipeline import remeasure
@@ -547,11 +544,7 @@ def _remeasure(
             analysis = remeasure(analysis, loaded.tissue, **measured)
         lesions = analysis.lesion_labels.copy()
         reference = analysis.reference_labels.copy()
-        for d in removals:
-            if d.value.get("target") == "lesion":
-                _remove(lesions, d.value.get("voxels"), lambda v, lesion=d.lesion: v == lesion)
-            else:
-                _remove(reference, d.value.get("voxels"), lambda v: v != 0)
+        apply_voxel_edits(removals, lesions, reference)
         result = remeasure(analysis, loaded.tissue, lesion_labels=lesions, reference_labels=reference, **measured)
     except LesionInputError as exc:
         raise ValidationFailed(str(exc)) from exc

@@ -1,6 +1,7 @@
 """The consensus pages: a session's consensus (lesion table, who marked what, the rule's class and
 the raters' majority, adjudication and class decisions), its QC page (exclude and restore lesions
-with a reason), and the study's consensus and agreement overview.
+with a reason), its QC viewer (QSM with the label maps; drawing tools for admins), and the study's
+consensus and agreement overview.
 
 The study's admins and PI read them (PIs without forms); for raters and anyone else they do not
 exist (404). Forms post to the page itself and call one service; a refusal is shown as a message.
@@ -14,6 +15,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from qsmreview.access import can_manage_study, consensus_decisions_visible_to, sessions_with_consensus_visible_to
 from qsmreview.api.ids import id_problem
@@ -154,7 +156,90 @@ def session_qc(request: HttpRequest, session_id: int) -> HttpResponse:
     session = _session_or_404(request, session_id)
     if request.method == "POST":
         return _handle_post(request, session, "session-consensus-qc")
-    return render(request, "consensus/qc.html", _context(request, session))
+    context = _context(request, session)
+    data = context["data"]
+    context["qc_lesions"] = selectors.qc_lesions(data.run, data.measurements) if data.run and data.measurements else []
+    return render(request, "consensus/qc.html", context)
+
+
+#: Series a second, synchronised panel of the QC viewer may show (the session's current ones).
+SECOND_PANEL_KINDS = ("t2star_mag", "flair", "t1_wmn", "t1_csfn")
+
+
+def _viewer_config(request: HttpRequest, session: Session, run: Any, can_manage: bool) -> dict[str, Any]:
+    """What qc_viewer.js needs: the run's QSM display copy (if the user may see it), the API
+    routes of the run, the exclusion reasons and whether the tools are shown."""
+    from qsmreview.access import series_visible_to
+
+    qsm = None
+    if run is not None and run.qsm_series_id and series_visible_to(request.user).filter(pk=run.qsm_series_id).exists():
+        qsm = {
+            "id": run.qsm_series_id,
+            "url": reverse("api-series-display", kwargs={"pk": run.qsm_series_id}),
+            "name": f"qsm-{run.qsm_series_id}.nii",
+            "kind": "qsm",
+            "units": "ppm",
+        }
+    second = []
+    if qsm is not None:
+        anatomy = (
+            series_visible_to(request.user)
+            .filter(session=session, is_current=True, kind__in=SECOND_PANEL_KINDS)
+            .order_by("kind", "label", "space")
+        )
+        second = [
+            {
+                "id": series.pk,
+                "title": " ".join(p for p in (series.get_kind_display(), series.label, series.space) if p),
+                "url": reverse("api-series-display", kwargs={"pk": series.pk}),
+                "name": f"series-{series.pk}.nii",
+                "kind": series.kind,
+            }
+            for series in anatomy
+        ]
+    urls: dict[str, str] = {}
+    if run is not None:
+        for key, name in (
+            ("qc", "api-consensus-qc"),
+            ("lesion_labels", "api-consensus-lesion-labels"),
+            ("reference_labels", "api-consensus-reference-labels"),
+            ("vessels", "api-consensus-vessel-proposals"),
+            ("voxel_edits", "api-consensus-voxel-edit"),
+            ("vessel_applications", "api-consensus-vessel-application"),
+            ("exclusions", "api-consensus-exclusion"),
+        ):
+            urls[key] = reverse(name, kwargs={"pk": run.pk})
+        urls["revert"] = reverse("api-consensus-revert", kwargs={"pk": 1}).replace("/1/", "/{id}/")
+    return {
+        "run": run.pk if run is not None else None,
+        "can_manage": can_manage,
+        "qsm": qsm,
+        "second": second,
+        "vessels": bool(run is not None and run.vessel_proposals),
+        "urls": urls,
+        "exclusion_reasons": [{"value": v, "label": label} for v, label in ExclusionReason.choices],
+    }
+
+
+@login_required
+def session_qc_viewer(request: HttpRequest, session_id: int) -> HttpResponse:
+    """QC in the viewer: QSM with the consensus lesions, reference ROIs and vessel proposals
+    overlaid, the lesion list, and (admins only) the tools that edit them through the API."""
+    session = _session_or_404(request, session_id)
+    data = selectors.session_consensus(request.user, session)
+    can_manage = can_manage_study(request.user, session.subject.study)
+    return render(
+        request,
+        "consensus/qc_viewer.html",
+        {
+            "study": session.subject.study,
+            "session": session,
+            "data": data,
+            "run": data.run,
+            "can_manage": can_manage,
+            "config": _viewer_config(request, session, data.run, can_manage),
+        },
+    )
 
 
 def _setting_value(raw: str, default: Any) -> Any:

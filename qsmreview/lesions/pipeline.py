@@ -27,6 +27,7 @@ from scipy import ndimage
 
 from qsmreview.lesions.agreement import session_agreement
 from qsmreview.lesions.classify import PORTION_TISSUE, LesionClass, check_tissue, classify_lesions
+from qsmreview.lesions.columns import CORE_COLUMNS, TABLE_COLUMNS  # noqa: F401  (re-exported)
 from qsmreview.lesions.components import label_lesions
 from qsmreview.lesions.consensus import ADJUDICATION, LESION, binary_masks, build_consensus, check_voxel_size
 from qsmreview.lesions.errors import LesionInputError
@@ -37,35 +38,6 @@ from qsmreview.lesions.reference import References, reference_rois, roi_id, roi_
 
 Progress = Callable[[float, str], None]
 
-#: The lesion table's columns, in order (one row per lesion, or per portion of a mixed lesion).
-TABLE_COLUMNS = (
-    "subject",
-    "lesion",
-    "lesion_type",
-    "portion",
-    "n_voxels",
-    "volume_mm3",
-    "cortical_fraction",
-    "raters",
-    "lesion_mean_ppm",
-    "lesion_sd_ppm",
-    "reference_mean_ppm",
-    "reference_sd_ppm",
-    "reference_n_voxels",
-    "relative_susceptibility_ppm",
-    # extras
-    "lesion_n_voxels",
-    "measured_n_voxels",
-    "centroid_ijk",
-    "central_slice",
-    "reference_roi",
-    "reference_flag",
-    "vote_majority",
-    "class_disagreement",
-    "qsm_mask_cut_fraction",
-    "rule_type",
-    "adjudicated",
-)
 #: Columns that are empty (None) without a QSM map.
 SUSCEPTIBILITY_COLUMNS = (
     "lesion_mean_ppm",

@@ -9,8 +9,8 @@ Proposals are only shown; nothing here changes a result until a person applies a
   multiscale Hessian vesselness (Frangi et al. 1998), computed near the lesions only, where a
   vein would bias a lesion or reference mean (:func:`vessel_proposals`).
 
-Edits (:func:`exclude_lesions`, :func:`remove_voxels`) return new label maps; inputs are never
-modified. No Django, no file I/O.
+Edits (:func:`exclude_lesions`, :func:`remove_voxels`, :func:`add_reference_voxels`) return new
+label maps; inputs are never modified. No Django, no file I/O.
 
 References
 ----------
@@ -204,4 +204,86 @@ def remove_voxels(labels: np.ndarray, voxels: np.ndarray) -> np.ndarray:
         raise LesionInputError(f"voxels to remove have shape {sel.shape}, the label map {arr.shape}")
     out = arr.copy()
     out[sel] = 0
+    return out
+
+
+#: FSL FAST tissue code of each reference ROI code (``roi % 10``): 1 WM (FAST 3), 2 cortical (GM, FAST 2).
+ROI_CODE_TISSUE = {1: 3, 2: 2}
+_ROI_CODE_NAME = {1: "white matter (FAST 3)", 2: "grey matter (FAST 2)"}
+
+
+def add_reference_voxels(
+    reference_labels: np.ndarray,
+    voxels: np.ndarray,
+    *,
+    roi: int,
+    lesion_labels: np.ndarray,
+    tissue: np.ndarray,
+    gap_vox: float,
+) -> np.ndarray:
+    """A copy of a reference label map with ``voxels`` added to the ROI ``roi``.
+
+    A reviewer may grow a reference ROI only with voxels the ROI rules would allow
+    (:mod:`qsmreview.lesions.reference`): of the ROI's own tissue (WM, FAST 3, for ``10 * lesion +
+    1``; GM, FAST 2, for ``10 * lesion + 2``), farther than ``gap_vox`` voxels (3-D Euclidean
+    distance, in voxels) from every consensus lesion, and in no other ROI. Voxels already in
+    ``roi`` are ignored. Every voxel is checked; nothing is added when one fails.
+
+    Parameters
+    ----------
+    reference_labels : (X, Y, Z) int array
+        ROI ids (``10 * lesion + code``). Not modified.
+    voxels : (X, Y, Z) bool
+        The voxels to add.
+    roi : int
+        The ROI to grow (it need not have voxels yet).
+    lesion_labels : (X, Y, Z) int array
+        Consensus lesions 0 / 1..n (the current, edited map).
+    tissue : (X, Y, Z) integer array
+        FSL FAST codes 0..3.
+    gap_vox : float
+        ``ConsensusParams.reference_gap_vox``.
+
+    Returns
+    -------
+    (X, Y, Z) array, the dtype of ``reference_labels``.
+
+    Raises
+    ------
+    LesionInputError
+        Shapes differ, ``roi`` is not an ROI id, or a voxel breaks a rule (the message says which
+        rule and how many voxels, with the first of them as ``[i, j, k]``), or every voxel is
+        already in the ROI.
+    """
+    refs = np.asarray(reference_labels)
+    sel = np.asarray(voxels, dtype=bool)
+    labels = np.asarray(lesion_labels)
+    tis = np.asarray(tissue)
+    for name, arr in (("voxels", sel), ("lesion labels", labels), ("tissue", tis)):
+        if arr.shape != refs.shape:
+            raise LesionInputError(f"{name} have shape {arr.shape}, the reference label map {refs.shape}")
+    code = int(roi) % 10
+    if int(roi) < 11 or code not in ROI_CODE_TISSUE:
+        raise LesionInputError(f"{roi} is not a reference ROI id (10 x lesion + 1 for WM, + 2 for cortical)")
+    new = sel & (refs != roi)
+    if not new.any():
+        raise LesionInputError(f"every voxel given is already in reference ROI {roi}: nothing to add")
+
+    def refuse(bad: np.ndarray, why: str) -> None:
+        if bad.any():
+            first = [int(c) for c in np.argwhere(bad)[0]]
+            n = int(np.count_nonzero(bad))
+            raise LesionInputError(f"{n} voxel(s) {why} (first {first}); nothing was added to ROI {roi}")
+
+    refuse(new & (tis != ROI_CODE_TISSUE[code]), f"are not {_ROI_CODE_NAME[code]}, the tissue of ROI {roi}")
+    lesion_any = labels > 0
+    if lesion_any.any():
+        near = ndimage.distance_transform_edt(~lesion_any) <= float(gap_vox)
+    else:
+        near = np.zeros(refs.shape, dtype=bool)
+    refuse(new & lesion_any, "are inside a consensus lesion")
+    refuse(new & near, f"are within the {gap_vox:g}-voxel gap around a consensus lesion")
+    refuse(new & (refs > 0), "belong to another reference ROI")
+    out = refs.copy()
+    out[new] = roi
     return out

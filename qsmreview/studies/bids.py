@@ -18,6 +18,9 @@ file (``.nii`` or ``.nii.gz``)                              series kind
 ``*_dseg`` (FSL FAST codes 0-3)                             ``tissue``
 ==========================================================  ==============================
 
+``*_desc-consensus_dseg`` and ``*_desc-reference_dseg`` (lesion and ROI label maps of qsmreview's
+own export) are not tissue labels and are skipped.
+
 Per-echo MEGRE files of one acquisition are stacked, sorted by echo time, into one 4-D series
 (echoes on axis 3), which is what QSM reconstruction expects. Echo times come from the JSON
 sidecars (``EchoTime``, seconds; the inheritance principle applies), the field strength from
@@ -62,6 +65,9 @@ from qsmreview.studies.storage import sha256_of_path
 WMN_ACQ = frozenset({"wmn", "wmnulled", "wmnull"})
 CSFN_ACQ = frozenset({"csfn", "csfnulled", "csfnull"})
 DEFAULT_SESSION = "01"
+#: ``_dseg`` images that are not tissue classes: the consensus lesions and reference ROIs of
+#: qsmreview's BIDS export (a dataset exported and imported again must not turn them into tissue).
+NOT_TISSUE_DESC = frozenset({"consensus", "reference"})
 
 #: Import order within a session: the grid-defining series first.
 _ORDER = [
@@ -228,6 +234,9 @@ def _kind_of(name: BidsName) -> tuple[str | None, str]:
             return SeriesKind.LESION_MASK, ""
         return None, "a mask must be desc-brain, desc-lesion or label-lesion"
     if name.suffix == "dseg":
+        if (e.get("desc") or "").lower() in NOT_TISSUE_DESC:
+            # qsmreview's own export (docs/export.md): lesion ids 1, 2, 3 would pass as FAST codes
+            return None, f"desc-{e['desc']}_dseg is a lesion or ROI label map, not tissue labels"
         return SeriesKind.TISSUE, ""
     return None, f"suffix {name.suffix!r} is not imported"
 

@@ -56,6 +56,21 @@ def _lesion_csv() -> Any:
     return uploaded_file("lesions.csv", text.encode())
 
 
+def _mask_b64() -> str:
+    """A drawn mask on the world's grid (tests.fixtures.nifti) with voxel (0, 0, 0) set, base64."""
+    import base64
+    import gzip
+
+    import nibabel as nib
+    import numpy as np
+
+    from tests.fixtures.nifti import AFFINE, SHAPE
+
+    data = np.zeros(SHAPE, np.uint8)
+    data[0, 0, 0] = 1
+    return base64.b64encode(gzip.compress(nib.Nifti1Image(data, AFFINE).to_bytes(), mtime=0)).decode()
+
+
 def bids_zip_body() -> bytes:
     """A BIDS dataset as a zip: one T2* magnitude of a new subject (the BIDS-import route)."""
     import io
@@ -165,6 +180,15 @@ ROUTES = {
         # voxels outside every reference ROI: an admin gets past access to the voxel check
         Route("consensus.voxel_removal", "post", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/voxel-removals/",
               lambda w, t: {"target": "reference", "voxels": [[0, 0, 0]], "reason": "a vessel"}),
+        # a mask on the grid whose one voxel is in no reference ROI: an admin gets past access to the voxel check
+        Route("consensus.voxel_edit", "post", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/voxel-edits/",
+              lambda w, t: {"operation": "remove", "target": "reference", "mask": _mask_b64(), "reason": "a vessel"}),
+        # lesion 2 has no proposed vessel voxel: an admin gets past access to the check
+        Route("consensus.vessel_application", "post",
+              lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/vessel-applications/",
+              lambda w, t: {"lesion": 2, "target": "lesion", "reason": "a vessel"}),
+        Route("consensus.qc", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/qc/"),
+        Route("consensus.vessel_proposals", "get", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/vessel-proposals/"),
         Route("consensus.remeasure", "post", lambda w, t: f"/api/v1/consensus/{_run(w, t).pk}/remeasure/"),
         Route("consensus.revert", "post",
               lambda w, t: f"/api/v1/consensus-decisions/{w.side(t).decision.pk}/revert/",
@@ -186,6 +210,8 @@ ROUTES = {
               lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/lesion-tables/"),
         Route("reports.import", "post", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/lesion-tables/",
               lambda w, t: {"file": _lesion_csv()}, multipart=True),
+        # export: the study's admins and PI download QSM, consensus and raters' names; raters never
+        Route("export.bids_zip", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/export/bids.zip"),
     ]
 }
 
@@ -245,6 +271,10 @@ consensus.class_decision   401       404      404   404     403/404 410/404 404/
 consensus.adjudication     401       404      404   404     403/404 201/404 404/201     201
 consensus.exclusion        401       404      404   404     403/404 201/404 404/201     201
 consensus.voxel_removal    401       404      404   404     403/404 400/404 404/400     400
+consensus.voxel_edit       401       404      404   404     403/404 400/404 404/400     400
+consensus.vessel_application 401     404      404   404     403/404 400/404 404/400     400
+consensus.qc               401       404      404   404     200/404 200/404 404/200     200
+consensus.vessel_proposals 401       404      404   404     200/404 200/404 404/200     200
 consensus.remeasure        401       404      404   404     403/404 201/404 404/201     201
 consensus.revert           401       404      404   404     403/404 201/404 404/201     201
 reports.statistics         401       404      404   404     200/404 200/404 404/200     200
@@ -256,6 +286,7 @@ reports.patient_table      401       404      404   404     200/404 200/404 404/
 reports.patient_table_csv  401       404      404   404     200/404 200/404 404/200     200
 reports.imported_tables    401       404      404   404     200/404 200/404 404/200     200
 reports.import             401       404      404   404     403/404 201/404 404/201     201
+export.bids_zip            401       404      404   404     200/404 200/404 404/200     200
 """
 
 _OWN_SERIES = {"own:t2star_mag", "own:qsm", "own:lesion_mask"}
@@ -409,6 +440,10 @@ def test_it_covers_every_route_of_the_consensus_api():
         "api-consensus-adjudication": {"consensus.adjudication"},
         "api-consensus-exclusion": {"consensus.exclusion"},
         "api-consensus-voxel-removal": {"consensus.voxel_removal"},
+        "api-consensus-voxel-edit": {"consensus.voxel_edit"},
+        "api-consensus-vessel-application": {"consensus.vessel_application"},
+        "api-consensus-qc": {"consensus.qc"},
+        "api-consensus-vessel-proposals": {"consensus.vessel_proposals"},
         "api-consensus-remeasure": {"consensus.remeasure"},
         "api-consensus-revert": {"consensus.revert"},
     }
@@ -429,6 +464,15 @@ def test_it_covers_every_route_of_the_statistics_api():
         "api-study-patient-table-csv": {"reports.patient_table_csv"},
         "api-study-lesion-tables": {"reports.imported_tables", "reports.import"},
     }
+    assert {p.name for p in urlpatterns} == set(covered)
+    for rows in covered.values():
+        assert rows <= set(ROUTES) | set(LIST_MATRIX)
+
+
+def test_it_covers_every_route_of_the_exports_api():
+    from qsmreview.exports.api.urls import urlpatterns
+
+    covered = {"api-study-export-bids": {"export.bids_zip"}}
     assert {p.name for p in urlpatterns} == set(covered)
     for rows in covered.values():
         assert rows <= set(ROUTES) | set(LIST_MATRIX)

@@ -24,6 +24,8 @@ LESION_1 = [(i, j, k) for i in (3, 4) for j in (3, 4) for k in (3, 4)]
 LESION_2 = [(10, 10, 4), (11, 10, 4), (12, 10, 4)]
 CANDIDATE_3 = [(8, 15, 2)]
 REFERENCE = {11: [(1, 3, 3), (1, 4, 3)], 21: [(10, 13, 4), (11, 13, 4)], 22: [(12, 13, 4)]}
+#: Proposed vessel voxels: one in lesion 1, one in its reference ROI 11.
+VESSELS = [(3, 3, 3), (1, 3, 3)]
 
 
 def label_maps() -> tuple[np.ndarray, np.ndarray]:
@@ -89,6 +91,14 @@ def make_consensus_run(session: Session, *, tissue: Series | None = None, curren
         ]
     )
     lesions, reference = label_maps()
+    vessels = np.zeros(SHAPE, dtype=np.uint8)
+    for v in VESSELS:
+        vessels[v] = 1
+    content = _gz(vessels)
+    run.vessel_proposals.save("vessel-proposals.nii.gz", ContentFile(content), save=False)
+    run.vessel_proposals_sha256 = hashlib.sha256(content).hexdigest()
+    run.vessel_proposals_size = len(content)
+    run.save(update_fields=["vessel_proposals", "vessel_proposals_sha256", "vessel_proposals_size"])
     measurements = MeasurementSet(run=run, number=1, current=True)
     for field, data in (("lesion_labels", lesions), ("reference_labels", reference)):
         content = _gz(data)

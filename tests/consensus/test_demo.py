@@ -74,3 +74,19 @@ def test_a_new_pi_sees_the_table_at_once(demo, client):
 
     assert 'data-testid="lesion-table"' in page and "rater1, rater2" in page
     assert np.isfinite(run.measurement_sets.get(current=True).rows.first().volume_mm3)
+
+
+def test_its_table_shows_the_phantoms_signs_as_a_new_user_sees_them(demo):
+    """What the tour showed on the full demo: white matter lesions (and WM portions) above their
+    normal-appearing white matter, cortical ones (and cortical portions) below their cortex, as
+    the phantom was made (recon.phantom: WM lesions +0.015..+0.04 ppm, cortical -0.012..-0.03)."""
+    rows = [
+        r
+        for run in ConsensusRun.objects.filter(current=True)
+        for r in run.measurement_sets.get(current=True).rows.all()
+        if r.relative_susceptibility_ppm is not None
+    ]
+    by_portion = {p: [r.relative_susceptibility_ppm for r in rows if r.portion == p] for p in ("wm", "cortical")}
+
+    assert by_portion["wm"] and by_portion["cortical"]
+    assert np.mean(by_portion["wm"]) > 0.005 and np.mean(by_portion["cortical"]) < -0.005

@@ -52,6 +52,9 @@ def stroke(page, ijk, panel: int = 0) -> None:
     """A short pen stroke (size 3) at voxel ``ijk`` on ``panel``'s axial slice through it."""
     mm = world(RAS, ijk)
     page.evaluate("mm => qsmWorkspace.setCrosshairMm(mm)", mm)
+    # Two animation frames: the slice is drawn before the pen lands (a tab just brought to the
+    # front on a busy machine can lag a frame behind, and the stroke would go on the old slice).
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     at = page.evaluate("([mm, p]) => qsmWorkspace.screenOfMm(mm, p)", [mm, panel])
     drag(page, [(at["x"], at["y"]), (at["x"] + 4, at["y"]), (at["x"] + 8, at["y"] + 2)])
 

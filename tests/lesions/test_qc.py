@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from qsmreview.lesions.errors import LesionInputError
-from qsmreview.lesions.qc import exclude_lesions, exclude_rois, mask_cut_fractions, remove_voxels, vessel_proposals
+from qsmreview.lesions.qc import (
+    add_reference_voxels,
+    exclude_lesions,
+    exclude_rois,
+    mask_cut_fractions,
+    remove_voxels,
+    vessel_proposals,
+)
 
 
 def test_it_gives_the_share_of_each_lesion_outside_the_qsm_mask() -> None:
@@ -52,3 +59,66 @@ def test_it_edits_copies_and_leaves_the_input_unchanged() -> None:
     assert exclude_rois(refs, [1]).tolist() == [[[0, 0, 0, 21]]]
     with pytest.raises(LesionInputError, match="voxels to remove have shape"):
         remove_voxels(labels, np.zeros((2, 2, 2), bool))
+
+
+# --- adding voxels to a reference ROI --------------------------------------------------------
+
+
+def _roi_world() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 12 x 12 x 3 slab: WM (3) everywhere but a GM (2) column x >= 10; lesion 1 at (3, 3, 1);
+    its WM ROI 11 holds (8, 3, 1), lesion 2's ROI 21 holds (8, 8, 1)."""
+    tissue = np.full((12, 12, 3), 3, np.uint8)
+    tissue[10:] = 2
+    lesions = np.zeros(tissue.shape, np.int32)
+    lesions[3, 3, 1] = 1
+    refs = np.zeros(tissue.shape, np.int16)
+    refs[8, 3, 1] = 11
+    refs[8, 8, 1] = 21
+    return tissue, lesions, refs
+
+
+def _sel(*ijk: tuple[int, int, int]) -> np.ndarray:
+    sel = np.zeros((12, 12, 3), bool)
+    for v in ijk:
+        sel[v] = True
+    return sel
+
+
+def test_it_adds_allowed_voxels_to_a_reference_roi_and_ignores_ones_already_in_it() -> None:
+    tissue, lesions, refs = _roi_world()
+    out = add_reference_voxels(refs, _sel((7, 3, 1), (8, 3, 1), (6, 0, 0)), roi=11, lesion_labels=lesions, tissue=tissue, gap_vox=2.0)
+
+    # (6, 0, 0) is sqrt(9 + 9 + 1) = 4.4 voxels from the lesion; (7, 3, 1) 4 voxels.
+    assert np.count_nonzero(out == 11) == 3
+    assert out[7, 3, 1] == 11 and out[6, 0, 0] == 11
+    assert out.dtype == refs.dtype
+    assert np.count_nonzero(refs == 11) == 1  # input untouched
+
+
+@pytest.mark.parametrize(
+    ("voxel", "message"),
+    [
+        ((10, 5, 1), "1 voxel(s) are not white matter (FAST 3), the tissue of ROI 11 (first [10, 5, 1])"),
+        ((3, 3, 1), "1 voxel(s) are inside a consensus lesion (first [3, 3, 1])"),
+        ((5, 3, 1), "1 voxel(s) are within the 2-voxel gap around a consensus lesion (first [5, 3, 1])"),
+        ((4, 4, 2), "1 voxel(s) are within the 2-voxel gap around a consensus lesion (first [4, 4, 2])"),
+        ((8, 8, 1), "1 voxel(s) belong to another reference ROI (first [8, 8, 1])"),
+    ],
+)
+def test_it_refuses_voxels_the_roi_rules_forbid(voxel, message) -> None:
+    tissue, lesions, refs = _roi_world()
+    with pytest.raises(LesionInputError) as exc:
+        add_reference_voxels(refs, _sel(voxel, (7, 3, 1)), roi=11, lesion_labels=lesions, tissue=tissue, gap_vox=2.0)
+    assert str(exc.value) == message + "; nothing was added to ROI 11"
+
+
+def test_it_checks_grey_matter_for_a_cortical_roi_and_refuses_a_non_roi_id() -> None:
+    tissue, lesions, refs = _roi_world()
+    out = add_reference_voxels(refs, _sel((11, 3, 1)), roi=12, lesion_labels=lesions, tissue=tissue, gap_vox=2.0)
+    assert out[11, 3, 1] == 12
+    with pytest.raises(LesionInputError, match="not white matter"):
+        add_reference_voxels(refs, _sel((11, 3, 1)), roi=11, lesion_labels=lesions, tissue=tissue, gap_vox=2.0)
+    with pytest.raises(LesionInputError, match="13 is not a reference ROI id"):
+        add_reference_voxels(refs, _sel((7, 3, 1)), roi=13, lesion_labels=lesions, tissue=tissue, gap_vox=2.0)
+    with pytest.raises(LesionInputError, match="already in reference ROI 11: nothing to add"):
+        add_reference_voxels(refs, _sel((8, 3, 1)), roi=11, lesion_labels=lesions, tissue=tissue, gap_vox=2.0)

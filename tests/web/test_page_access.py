@@ -32,9 +32,12 @@ assignments          302       404      404     200/404 200/404 404/200     200
 consensus            302       404      404     200/404 200/404 404/200     200
 consensus_no_run     302       404      404     200/404 200/404 404/200     200
 consensus_qc         302       404      404     200/404 200/404 404/200     200
+qc_viewer            302       404      404     200/404 200/404 404/200     200
+qc_viewer_no_run     302       404      404     200/404 200/404 404/200     200
 study_consensus      302       404      404     200/404 200/404 404/200     200
 reports              302       404      404     200/404 200/404 404/200     200
 reports_import       302       404      404     404     200/404 404/200     200
+export_bids          302       404      404     200/404 200/404 404/200     200
 """
 
 
@@ -65,9 +68,12 @@ PAGES: dict[str, Callable[[Side], str]] = {
     "consensus": lambda s: f"/sessions/{s.session_id}/consensus/",
     "consensus_no_run": lambda s: f"/sessions/{s.bare_session_id}/consensus/",
     "consensus_qc": lambda s: f"/sessions/{s.session_id}/consensus/qc/",
+    "qc_viewer": lambda s: f"/sessions/{s.session_id}/consensus/qc/viewer/",
+    "qc_viewer_no_run": lambda s: f"/sessions/{s.bare_session_id}/consensus/qc/viewer/",
     "study_consensus": lambda s: f"/studies/{s.study_id}/consensus/",
     "reports": lambda s: f"/studies/{s.study_id}/reports/",
     "reports_import": lambda s: f"/studies/{s.study_id}/reports/import/",
+    "export_bids": lambda s: f"/studies/{s.study_id}/export/bids.zip",
 }
 
 
@@ -89,20 +95,25 @@ CASES = _cases()
 
 @pytest.fixture
 def world(study, other_study, session, other_session, admin, rater, pi, other_admin, outsider, superuser,
-          assignment) -> World:
+          assignment, media_root) -> World:
     from qsmreview.studies.models import Session
+    from tests.api.world import make_series as stored_series
     from tests.consensus.factories import make_consensus_run
 
     def side(study_, session_) -> Side:
         make_consensus_run(session_)
         bare = Session.objects.create(subject=session_.subject, label="bare")
-        return Side(
+        made = Side(
             study_.pk,
             make_series(session_, "t2star_mag", blinded=False),
             make_series(session_, "qsm", blinded=True),
             session_.pk,
             bare.pk,
         )
+        # a stored QSM on the consensus grid, newer than the placeholder rows above (which have no
+        # file): the one the export writes
+        stored_series(session_, "qsm", label="stored")
+        return made
 
     users = {"anonymous": None, "outsider": outsider, "rater": rater, "pi": pi, "admin": admin,
              "other_admin": other_admin, "superuser": superuser}
@@ -128,12 +139,22 @@ def test_it_covers_every_page_route() -> None:
     assert {p.name for p in urlpatterns} == set(covered)
 
 
+def test_it_covers_every_export_page_route() -> None:
+    from qsmreview.exports.urls import urlpatterns
+
+    covered = {"study-export-bids": {"export_bids"}}
+    assert {p.name for p in urlpatterns} == set(covered)
+    for pages in covered.values():
+        assert pages <= set(PAGES)
+
+
 def test_it_covers_every_consensus_page_route() -> None:
     from qsmreview.consensus.urls import urlpatterns
 
     covered = {
         "session-consensus": {"consensus", "consensus_no_run"},
         "session-consensus-qc": {"consensus_qc"},
+        "session-consensus-qc-viewer": {"qc_viewer", "qc_viewer_no_run"},
         "study-consensus": {"study_consensus"},
     }
     assert {p.name for p in urlpatterns} == set(covered)

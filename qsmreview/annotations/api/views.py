@@ -50,6 +50,7 @@ from qsmreview.api.downloads import JsonErrorsForDownloads, if_none_match_parame
 from qsmreview.api.ids import IdFilter, max_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_role
+from qsmreview.api.error_responses import ERRORS as _ERRORS, READ_ERRORS as _READ_ERRORS
 from qsmreview.api.upload_gate import set_upload_gate
 from qsmreview.errors import TooLarge, ValidationFailed
 from qsmreview.studies.models import Membership, Role, Session, Study
@@ -58,13 +59,6 @@ from qsmreview.studies.uploads import human_bytes
 #: Revisions never change: a client may keep a mask as long as it likes.
 MASK_CACHE_CONTROL = "private, max-age=31536000, immutable"
 
-_ERRORS = {
-    400: s.ErrorSerializer,
-    401: OpenApiResponse(description="not authenticated"),
-    403: s.ErrorSerializer,
-    404: s.ErrorSerializer,
-}
-_READ_ERRORS = {401: _ERRORS[401], 404: s.ErrorSerializer}
 _CONFLICT = {409: s.ErrorSerializer}
 
 

@@ -16,6 +16,7 @@ from qsmreview.consensus.models import (
     LesionType,
     MeasurementSet,
 )
+from qsmreview.lesions.columns import CORE_COLUMNS
 from qsmreview.studies.api.serializers import ErrorSerializer, StrictInput
 
 __all__ = ["ErrorSerializer"]
@@ -63,6 +64,33 @@ class VoxelRemovalInputSerializer(StrictInput):
     reason = serializers.CharField(**_REASON)
 
 
+class VoxelEditInputSerializer(StrictInput):
+    operation = serializers.ChoiceField(choices=[("remove", "remove"), ("add", "add (reference ROIs only)")])
+    target = serializers.ChoiceField(choices=[("lesion", "lesion"), ("reference", "reference ROIs")])
+    lesion = serializers.IntegerField(
+        min_value=1, max_value=2**31 - 1, required=False, allow_null=True, default=None,
+        help_text="the lesion (remove from a lesion)",
+    )
+    roi = serializers.IntegerField(
+        min_value=11, max_value=2**31 - 1, required=False, allow_null=True, default=None,
+        help_text="the reference ROI id, 10 x lesion + 1 (WM) or + 2 (cortical) (add)",
+    )
+    mask = serializers.CharField(
+        max_length=8 * 1024 * 1024, trim_whitespace=True,
+        help_text="base64 of a NIfTI-1 mask (.nii or .nii.gz bytes) on the T2* grid: shape and affine of the label maps, 0/1",
+    )
+    reason = serializers.CharField(**_REASON)
+
+
+class VesselApplicationInputSerializer(StrictInput):
+    lesion = serializers.IntegerField(min_value=1, max_value=2**31 - 1, help_text="consensus lesion id")
+    target = serializers.ChoiceField(
+        choices=[("lesion", "lesion"), ("reference", "reference ROIs")],
+        help_text="where the proposed vessel voxels are removed: the lesion or its reference ROIs",
+    )
+    reason = serializers.CharField(**_REASON)
+
+
 class SettingsInputSerializer(StrictInput):
     values = serializers.DictField(
         child=serializers.JSONField(),
@@ -105,26 +133,8 @@ class SettingsOutputSerializer(serializers.Serializer):
 class LesionRowOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = LesionRow
-        fields = [
-            "subject",
-            "lesion",
-            "lesion_type",
-            "rule_type",
-            "portion",
-            "n_voxels",
-            "volume_mm3",
-            "cortical_fraction",
-            "raters",
-            "lesion_mean_ppm",
-            "lesion_sd_ppm",
-            "reference_mean_ppm",
-            "reference_sd_ppm",
-            "reference_n_voxels",
-            "relative_susceptibility_ppm",
-            "excluded",
-            "exclusion_reason",
-            "extras",
-        ]
+        # the core's columns, with the rule's class beside the class in effect, then QC
+        fields = [*CORE_COLUMNS[:3], "rule_type", *CORE_COLUMNS[3:], "excluded", "exclusion_reason", "extras"]
 
 
 class MeasurementSetOutputSerializer(serializers.ModelSerializer):
@@ -205,6 +215,39 @@ class DecisionOutputSerializer(serializers.ModelSerializer):
     def get_reverted(self, decision: ConsensusDecision) -> bool:
         """Whether a later decision undid this one."""
         return ConsensusDecision.objects.filter(reverts=decision).exists()
+
+
+class QcPortionOutputSerializer(serializers.Serializer):
+    portion = serializers.CharField()
+    roi = serializers.IntegerField(help_text="its reference ROI id in the reference label map")
+    n_voxels = serializers.IntegerField()
+    relative_susceptibility_ppm = serializers.FloatField(allow_null=True)
+    reference_n_voxels = serializers.IntegerField(allow_null=True)
+    reference_flag = serializers.CharField(allow_null=True)
+
+
+class QcLesionOutputSerializer(serializers.Serializer):
+    lesion = serializers.IntegerField()
+    lesion_type = serializers.CharField()
+    rule_type = serializers.CharField()
+    n_voxels = serializers.IntegerField()
+    excluded = serializers.BooleanField()
+    exclusion_reason = serializers.CharField()
+    exclusion_decision = serializers.IntegerField(allow_null=True, help_text="the exclusion in effect (revert it to restore)")
+    qsm_mask_cut_fraction = serializers.FloatField(allow_null=True, help_text="share of its voxels outside the eroded QSM mask")
+    vessel_voxels_lesion = serializers.IntegerField(allow_null=True, help_text="proposed vessel voxels in the lesion (null: no proposals)")
+    vessel_voxels_reference = serializers.IntegerField(allow_null=True, help_text="proposed vessel voxels in its reference ROIs")
+    centre_vox = serializers.ListField(child=serializers.IntegerField(), allow_null=True, help_text="the lesion voxel nearest its centroid [i, j, k]")
+    centre_mm = serializers.ListField(child=serializers.FloatField(), allow_null=True, help_text="the same voxel in scanner mm")
+    portions = QcPortionOutputSerializer(many=True)
+
+
+class QcOutputSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    set = serializers.IntegerField(help_text="the measurement set's number")
+    current = serializers.BooleanField()
+    vessel_proposals = serializers.BooleanField(help_text="whether the run stored vessel proposals")
+    lesions = QcLesionOutputSerializer(many=True)
 
 
 class AgreementOutputSerializer(serializers.Serializer):

@@ -24,6 +24,18 @@ urlpatterns = [
     path("consensus/<id:pk>/adjudications/", views.AdjudicationApi.as_view(), name="api-consensus-adjudication"),
     path("consensus/<id:pk>/exclusions/", views.ExclusionApi.as_view(), name="api-consensus-exclusion"),
     path("consensus/<id:pk>/voxel-removals/", views.VoxelRemovalApi.as_view(), name="api-consensus-voxel-removal"),
+    path("consensus/<id:pk>/voxel-edits/", views.VoxelEditApi.as_view(), name="api-consensus-voxel-edit"),
+    path(
+        "consensus/<id:pk>/vessel-applications/",
+        views.VesselApplicationApi.as_view(),
+        name="api-consensus-vessel-application",
+    ),
+    path("consensus/<id:pk>/qc/", views.QcLesionsApi.as_view(), name="api-consensus-qc"),
+    path(
+        "consensus/<id:pk>/vessel-proposals/",
+        views.VesselProposalsApi.as_view(),
+        name="api-consensus-vessel-proposals",
+    ),
     path("consensus/<id:pk>/remeasure/", views.RemeasureApi.as_view(), name="api-consensus-remeasure"),
     path("consensus-decisions/<id:pk>/revert/", views.DecisionRevertApi.as_view(), name="api-consensus-revert"),
 ]

@@ -22,9 +22,11 @@ from rest_framework.views import APIView
 
 from qsmreview.access import consensus_decisions_visible_to, sessions_with_consensus_visible_to
 from qsmreview.api.downloads import JsonErrorsForDownloads, if_none_match_parameter, stored_file_response
+from qsmreview.api.error_responses import READ_ERRORS as _READ_ERRORS, WRITE_ERRORS as _WRITE_ERRORS
 from qsmreview.api.permissions import get_visible_or_404
 from qsmreview.consensus import selectors
 from qsmreview.consensus.api import serializers as s
+from qsmreview.consensus.qc_edits import consensus_apply_vessel_proposals, consensus_edit_voxels, decode_mask
 from qsmreview.consensus.services import (
     consensus_adjudicate,
     consensus_decide_class,
@@ -35,19 +37,12 @@ from qsmreview.consensus.services import (
     consensus_revert,
 )
 from qsmreview.consensus.study_settings import consensus_settings_update, consensus_settings_view
+from qsmreview.errors import NotFound
 from qsmreview.processing.api.serializers import JobBriefSerializer
 
 #: Label maps never change: a client may keep one as long as it likes.
 LABELS_CACHE_CONTROL = "private, max-age=31536000, immutable"
 
-_ERRORS = {
-    400: s.ErrorSerializer,
-    401: OpenApiResponse(description="not authenticated"),
-    403: s.ErrorSerializer,
-    404: s.ErrorSerializer,
-}
-_READ_ERRORS = {401: _ERRORS[401], 404: s.ErrorSerializer}
-_WRITE_ERRORS = {**_ERRORS, 409: s.ErrorSerializer}
 _SET = OpenApiParameter(
     "set", OpenApiTypes.INT, OpenApiParameter.QUERY, required=False,
     description="a measurement set's number (default: the current one)",
@@ -281,6 +276,96 @@ class VoxelRemovalApi(_Api, APIView):
         data = s.VoxelRemovalInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         return _created(consensus_remove_voxels(by=request.user, run=run, **data.validated_data))
+
+
+@extend_schema(tags=["consensus"])
+class VoxelEditApi(_Api, APIView):
+    @extend_schema(
+        summary="QC: a drawn mask removes voxels from a lesion or the reference ROIs, or adds them to one ROI",
+        description=(
+            "JSON with `mask`: base64 of a NIfTI mask on the T2* grid (the viewer's drawing, "
+            "checked like a rater's mask: shape, affine within 1e-3 mm, whole values 0..255; "
+            "non-zero means drawn; at most 100 000 voxels). `operation` remove: the drawn voxels "
+            "in lesion `lesion` (`target` lesion) or in any reference ROI (`target` reference) "
+            "are removed. `operation` add (`target` reference): the drawn voxels are added to ROI "
+            "`roi` if every one is of its tissue, outside every lesion and its gap, in no other "
+            "ROI (else 400 naming the rule). Answers 201 with the decision; a new measurement set "
+            "is current."
+        ),
+        request=s.VoxelEditInputSerializer,
+        responses={201: s.DecisionOutputSerializer, **_WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        run = _run(request, pk)
+        data = s.VoxelEditInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        mask = fields.pop("mask")
+        return _created(consensus_edit_voxels(by=request.user, run=run, mask_bytes=decode_mask(mask), **fields))
+
+
+@extend_schema(tags=["consensus"])
+class VesselApplicationApi(_Api, APIView):
+    @extend_schema(
+        summary="QC: remove the proposed vessel voxels in a lesion or its reference ROIs (explicit, reversible)",
+        request=s.VesselApplicationInputSerializer,
+        responses={201: s.DecisionOutputSerializer, **_WRITE_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        run = _run(request, pk)
+        data = s.VesselApplicationInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _created(consensus_apply_vessel_proposals(by=request.user, run=run, **data.validated_data))
+
+
+@extend_schema(tags=["consensus"])
+class QcLesionsApi(_Api, APIView):
+    @extend_schema(
+        summary="QC list: every lesion with flags, proposed vessel voxels and where it is",
+        description=(
+            "Per lesion: class, voxels, portions (relative susceptibility, reference ROI id and "
+            "voxels, reference_flag), qsm_mask_cut_fraction, the proposed vessel voxels in the "
+            "lesion and in its reference ROIs (null when the run has no proposals), the exclusion "
+            "in effect, and the lesion voxel nearest its centroid (voxel and mm)."
+        ),
+        parameters=[_SET],
+        responses={200: s.QcOutputSerializer, **_READ_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        run = _run(request, pk)
+        measurements = _set(request, run)
+        return Response(
+            s.QcOutputSerializer(
+                {
+                    "run": run.pk,
+                    "set": measurements.number,
+                    "current": measurements.current,
+                    "vessel_proposals": bool(run.vessel_proposals),
+                    "lesions": selectors.qc_lesions(run, measurements),
+                }
+            ).data
+        )
+
+
+@extend_schema(tags=["consensus"])
+class VesselProposalsApi(JsonErrorsForDownloads, _Api, APIView):
+    @extend_schema(
+        summary="Download the run's vessel proposals (.nii.gz, uint8 0/1, T2* grid; a proposal, never applied)",
+        parameters=[if_none_match_parameter("3b0c…")],
+        responses=_DOWNLOAD,
+    )
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        run = _run(request, pk)
+        if not run.vessel_proposals:
+            raise NotFound(f"consensus run {run.pk} has no vessel proposals (it had no QSM)")
+        return stored_file_response(
+            request,
+            run.vessel_proposals,
+            sha256=run.vessel_proposals_sha256,
+            filename=f"sub-{run.session.subject.code}_consensus-{run.pk}_vessel-proposals.nii.gz",
+            cache_control=LABELS_CACHE_CONTROL,
+            missing=f"the vessel proposals of consensus run {run.pk} are missing from storage",
+        )
 
 
 @extend_schema(tags=["consensus"])

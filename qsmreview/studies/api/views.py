@@ -37,6 +37,7 @@ from qsmreview.api.downloads import (
 from qsmreview.api.ids import MAX_ID, max_id, parse_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_admin, require_study_role
+from qsmreview.api.error_responses import ERRORS as _ERRORS, READ_ERRORS as _READ_ERRORS
 from qsmreview.api.upload_gate import set_upload_gate
 from qsmreview.errors import Forbidden, NotFound, ValidationFailed
 from qsmreview.studies.api import serializers as s
@@ -68,13 +69,6 @@ from qsmreview.studies.uploads import uploaded_file_path
 #: Series never change, but their blinding can: keep it short and private to the user's agent.
 VOLUME_MAX_AGE_S = 300
 
-_ERRORS = {
-    400: s.ErrorSerializer,
-    401: OpenApiResponse(description="not authenticated"),
-    403: s.ErrorSerializer,
-    404: s.ErrorSerializer,
-}
-_READ_ERRORS = {401: _ERRORS[401], 404: s.ErrorSerializer}
 
 log = logging.getLogger(__name__)
 

@@ -63,7 +63,7 @@ def _swept() -> list[tuple[str, Storage, set[str]]]:
     """(storage prefix, storage, file names its rows reference), per kind of stored file; the
     display caches come last (their names are derived, not stored: see :func:`storage_sweep_orphans`)."""
     from qsmreview.annotations.models import ANNOTATION_STORAGE_PREFIX, Revision
-    from qsmreview.consensus.models import CONSENSUS_STORAGE_PREFIX, MeasurementSet
+    from qsmreview.consensus.models import CONSENSUS_STORAGE_PREFIX, ConsensusRun, MeasurementSet
     from qsmreview.studies.services.display import DISPLAY_STORAGE_PREFIX, display_cache_name
 
     return [
@@ -84,7 +84,8 @@ def _swept() -> list[tuple[str, Storage, set[str]]]:
                 name
                 for pair in MeasurementSet.objects.values_list("lesion_labels", "reference_labels")
                 for name in pair
-            },
+            }
+            | {name for name in ConsensusRun.objects.values_list("vessel_proposals", flat=True) if name},
         ),
         (
             DISPLAY_STORAGE_PREFIX,
