@@ -323,8 +323,10 @@ def test_an_unreachable_server_means_retrying_then_saved_and_a_closed_tab_leaves
     assert page.evaluate("qsmWorkspace.saver.draft()") is None
 
     # Away again, and the tab is closed before the server comes back: the edit waits in this
-    # browser, and the next visit offers it; restoring saves it.
-    page.route("**/api/v1/assignments/*/revisions/", unreachable)
+    # browser, and the next visit offers it; restoring saves it. Refused for the whole browser
+    # context: closing the tab sends one last keepalive save on pagehide, which a route on the
+    # closing page alone may let through.
+    page.context.route("**/api/v1/assignments/*/revisions/", unreachable)
     stroke(page, (12, 14, 10))
     page.wait_for_selector(f'{WS}[data-lesions="3"]')
     closed_with = shown_voxels(page)
@@ -339,6 +341,7 @@ def test_an_unreachable_server_means_retrying_then_saved_and_a_closed_tab_leaves
     prompt = page.locator('[data-testid="draft-prompt"]')
     prompt.wait_for(timeout=10_000)
     assert "Unsaved changes from" in prompt.inner_text()
+    context.unroute("**/api/v1/assignments/*/revisions/")
     page.click('[data-testid="draft-restore"]')
     prompt.wait_for(state="detached", timeout=15_000)
     restored = latest(assignment)
