@@ -269,6 +269,11 @@ def consensus_after_input_change(*, session: Session, what: str) -> Any:
     return consensus_request_quietly(session=session, trigger=f"{what} changed")
 
 
+def _core_params(run: ConsensusRun) -> dict[str, Any]:
+    """The run's recorded parameters of the core (``ConsensusParams``), without the app's own."""
+    return {k: v for k, v in run.params.items() if k != "qsm_erosion_mm"}
+
+
 def up_to_date_run(session: Session, inputs: ConsensusInputs) -> ConsensusRun | None:
     """The session's current run if it was computed from exactly these inputs, else None."""
     run = ConsensusRun.objects.filter(session=session, current=True, status=RunStatus.SUCCEEDED).first()
@@ -280,7 +285,7 @@ def up_to_date_run(session: Session, inputs: ConsensusInputs) -> ConsensusRun | 
         and run.tissue_series_id == inputs.tissue.pk
         and run.qsm_series_id == (inputs.qsm.pk if inputs.qsm else None)
         and run.brain_mask_series_id == (inputs.brain_mask.pk if inputs.brain_mask else None)
-        and {k: v for k, v in run.params.items() if k != "qsm_erosion_mm"}
+        and _core_params(run)
         == compute.plain(study_params(session.subject.study).as_dict())
     )
     return run if same else None
@@ -452,16 +457,16 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
     """
     base = _base_set(run)
     decisions = effective_decisions(run)
-    lesions, affine = load_labels_and_affine(base.lesion_labels)
-    reference = load_labels(base.reference_labels)
-    removals = [d for d in decisions if d.kind in VOXEL_EDIT_KINDS]
+    voxel_edits = [d for d in decisions if d.kind in VOXEL_EDIT_KINDS]
     classes = {d.lesion: d.value["class"] for d in decisions if d.kind == DecisionKind.CLASS}
     included = sorted(d.candidate for d in decisions if d.kind == DecisionKind.ADJUDICATE and d.value.get("include"))
     excluded = {d.lesion: d.value["reason"] for d in decisions if d.kind == DecisionKind.EXCLUDE}
     rule = {r.lesion: r.rule_type for r in base.rows.all()}
-    if removals or classes or included:
-        lesions, reference, rows = _remeasure(run, removals=removals, classes=classes, included=included)
-    else:
+    if voxel_edits or classes or included:
+        lesions, reference, affine, rows = _remeasure(run, voxel_edits=voxel_edits, classes=classes, included=included)
+    else:  # exclusions only: the first set's maps and rows, marked
+        lesions, affine = load_labels_and_affine(base.lesion_labels)
+        reference = load_labels(base.reference_labels)
         rows = [_row_dict(r) for r in base.rows.order_by("lesion", "portion")]
     for row in rows:
         row["rule_type"] = rule.get(row["lesion"]) or row.get("rule_type") or row["lesion_type"]
@@ -516,13 +521,13 @@ def _run_inputs(run: ConsensusRun) -> ConsensusInputs:
 def _remeasure(
     run: ConsensusRun,
     *,
-    removals: Sequence[ConsensusDecision],
+    voxel_edits: Sequence[ConsensusDecision],
     classes: dict[int, str],
     included: Sequence[int],
-) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
     """The run's analysis recomputed from its recorded inputs and parameters (the same result, as
     inputs are immutable), then measured again by the core with the decisions in effect:
-    (lesion labels, reference labels, rows).
+    (lesion labels, reference labels, the grid's affine, rows).
 
     Decided classes and included candidates first redraw the reference ROIs by the rules (a
     lesion decided WM gets a WM donut; a new lesion gets its reference, and its gap is kept out of
@@ -534,7 +539,7 @@ def _remeasure(
     from qsmreview.lesions.pipeline import remeasure
 
     loaded = compute.load_inputs(_run_inputs(run))
-    params = ConsensusParams.from_dict({k: v for k, v in run.params.items() if k != "qsm_erosion_mm"})
+    params = ConsensusParams.from_dict(_core_params(run))
     measured = {"qsm": loaded.qsm, "qsm_mask": loaded.qsm_mask, "included": included, "class_overrides": classes}
     try:
         analysis = compute.analyse(
@@ -544,11 +549,11 @@ def _remeasure(
             analysis = remeasure(analysis, loaded.tissue, **measured)
         lesions = analysis.lesion_labels.copy()
         reference = analysis.reference_labels.copy()
-        apply_voxel_edits(removals, lesions, reference)
+        apply_voxel_edits(voxel_edits, lesions, reference)
         result = remeasure(analysis, loaded.tissue, lesion_labels=lesions, reference_labels=reference, **measured)
     except LesionInputError as exc:
         raise ValidationFailed(str(exc)) from exc
-    return result.lesion_labels, result.reference_labels, [dict(r) for r in result.rows]
+    return result.lesion_labels, result.reference_labels, loaded.affine, [dict(r) for r in result.rows]
 
 
 def _decide(run: ConsensusRun, by: Actor, **fields: Any) -> tuple[ConsensusDecision, MeasurementSet]:
