@@ -51,13 +51,12 @@ from qsmreview.annotations.models import (
 from qsmreview.annotations.selectors import current_t2star_magnitude, next_lesion_number
 from qsmreview.errors import Conflict, ValidationFailed
 from qsmreview.lesions.components import LesionAnchorError, lesion_table
+from qsmreview.reasons import reason_text
 from qsmreview.studies.models import Membership, Role, Session, Study
 from qsmreview.studies.storage import storage_delete_quietly
 
 #: Active editing time counted per save at most (s): a tab left open overnight is not work.
 MAX_ACTIVE_SECONDS_PER_SAVE = 3600.0
-#: Longest reason kept for an unassign or reopen (characters).
-MAX_REASON_CHARS = 2000
 
 SUBMITTED_MESSAGE = "this case is submitted; ask an admin to reopen it"
 
@@ -84,14 +83,7 @@ def _event(assignment: Assignment, action: str, by: Actor, reason: str = "") -> 
 
 
 def _reason(reason: str | None, *, required: bool, what: str) -> str:
-    text = (reason or "").strip()
-    if required and not text:
-        raise ValidationFailed(f"a reason is required to {what}", field="reason")
-    if len(text) > MAX_REASON_CHARS:
-        raise ValidationFailed(f"the reason is longer than {MAX_REASON_CHARS} characters", field="reason")
-    if "\x00" in text:
-        raise ValidationFailed("the reason may not contain the NUL character", field="reason")
-    return text
+    return reason_text(reason, missing=f"a reason is required to {what}" if required else None)
 
 
 def _locked(assignment: Assignment) -> Assignment:

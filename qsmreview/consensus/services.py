@@ -56,13 +56,12 @@ from qsmreview.consensus.models import (
 from qsmreview.consensus.qc_maps import VOXEL_EDIT_KINDS, apply_voxel_edits, store_vessel_proposals
 from qsmreview.consensus.study_settings import study_params
 from qsmreview.errors import Conflict, Gone, NotFound, ValidationFailed
+from qsmreview.reasons import reason_text
 from qsmreview.studies.models import Session
 from qsmreview.studies.storage import sha256_of_path, storage_delete_quietly
 
 #: The job kind that computes a session's consensus.
 CONSENSUS_KIND = "consensus"
-#: Longest reason kept for a decision (characters).
-MAX_REASON_CHARS = 2000
 #: Most voxels one removal names.
 MAX_REMOVED_VOXELS = 100_000
 
@@ -73,14 +72,7 @@ Report = Callable[[float, str], None]
 
 
 def _reason(reason: str | None, *, what: str) -> str:
-    text = (reason or "").strip()
-    if not text:
-        raise ValidationFailed(f"a reason is required to {what}", field="reason")
-    if len(text) > MAX_REASON_CHARS:
-        raise ValidationFailed(f"the reason is longer than {MAX_REASON_CHARS} characters", field="reason")
-    if "\x00" in text:
-        raise ValidationFailed("the reason may not contain the NUL character", field="reason")
-    return text
+    return reason_text(reason, missing=f"a reason is required to {what}")
 
 
 def _require_visible(by: Actor, session: Session) -> None:

@@ -21,10 +21,8 @@ from qsmreview.consensus.models import ConsensusRun, ConsensusSettings
 from qsmreview.errors import ValidationFailed
 from qsmreview.lesions.errors import LesionInputError
 from qsmreview.lesions.params import ConsensusParams
+from qsmreview.reasons import reason_text
 from qsmreview.studies.models import Study
-
-#: Longest reason kept for a change (characters).
-MAX_REASON_CHARS = 2000
 
 
 @dataclass(frozen=True)
@@ -96,11 +94,7 @@ def consensus_settings_update(*, by: Actor, study: Study, values: Mapping[str, A
     """
     selectors.study_for(by, study.pk)  # raters and outsiders: no such study
     require_manage(by, study, "change the consensus settings")
-    text = (reason or "").strip()
-    if not text:
-        raise ValidationFailed("give a reason for changing the consensus settings", field="reason")
-    if len(text) > MAX_REASON_CHARS:
-        raise ValidationFailed(f"the reason is longer than {MAX_REASON_CHARS} characters", field="reason")
+    text = reason_text(reason, missing="give a reason for changing the consensus settings")
     unknown = sorted(set(values) - set(NAMES))
     if unknown:
         raise ValidationFailed(f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(NAMES)}", field=unknown[0])

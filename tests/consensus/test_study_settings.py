@@ -110,3 +110,9 @@ def test_its_page_gives_admins_a_form_and_pis_the_values(study, admin, pi):
     assert study_params(study).cortical_fraction_cortical == 0.7 and study_params(study).majority is None
     refused = page_client(pi).post(url, {"cortical_fraction_cortical": "0.6", "reason": "x"}, follow=True)
     assert "only the study&#x27;s admins can change the consensus settings" in refused.content.decode()
+
+
+def test_it_refuses_a_reason_postgresql_cannot_store(study, admin):
+    with pytest.raises(ValidationFailed, match="NUL character"):
+        consensus_settings_update(by=admin, study=study, values={"reference_gap_vox": 1.0}, reason="a\x00b")
+    assert not ConsensusSettings.objects.exists()
