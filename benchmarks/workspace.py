@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import socket
 import statistics
@@ -46,7 +45,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 

@@ -52,7 +52,7 @@ from qsmreview.exports.bids import (
     WriteReport,
     write_dataset,
 )
-from qsmreview.studies.models import Series, SeriesKind, Session, Space, Study
+from qsmreview.studies.models import Series, SeriesKind, Space, Study
 from qsmreview.studies.storage import CHUNK_BYTES, series_local_path
 
 CODE_URL = "https://github.com/qsmreview/qsmreview"
