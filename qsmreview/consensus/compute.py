@@ -124,6 +124,7 @@ def analyse(
     params: Any,
     progress: Callable[[float, str], None] | None,
     propose_vessels: bool = True,
+    per_rater: bool = False,
 ) -> Any:
     """:func:`qsmreview.lesions.pipeline.analyse_session` on the loaded inputs."""
     from qsmreview.lesions.pipeline import analyse_session
@@ -138,6 +139,7 @@ def analyse(
         subject=subject,
         params=params,
         propose_vessels=propose_vessels,
+        per_rater=per_rater,
         progress=progress,
     )
 

@@ -171,32 +171,41 @@ class Portion(models.TextChoices):
     CORTICAL = "cortical", "Cortical portion"
 
 
-class LesionRow(models.Model):
-    """One row of the lesion table: a lesion, or one portion of a mixed lesion."""
+class MeasuredLesion(models.Model):
+    """The columns of a measured lesion or portion (the core's lesion table) shared by the
+    consensus rows and the raters' own rows."""
 
-    measurement_set = models.ForeignKey(MeasurementSet, on_delete=models.CASCADE, related_name="rows")
     subject = models.CharField(max_length=64)
     lesion = models.PositiveIntegerField()
     #: The class in effect (the admin's decision when there is one, else the rule's).
     lesion_type = models.CharField(max_length=10, choices=LesionType.choices)
-    #: The rule's class (kept when an admin decided otherwise).
-    rule_type = models.CharField(max_length=10, choices=LesionType.choices, blank=True)
     portion = models.CharField(max_length=10, choices=Portion.choices)
     n_voxels = models.PositiveIntegerField()
     volume_mm3 = models.FloatField()
     cortical_fraction = models.FloatField(null=True, blank=True)
-    raters = models.JSONField(default=list)
     lesion_mean_ppm = models.FloatField(null=True, blank=True)
     lesion_sd_ppm = models.FloatField(null=True, blank=True)
     reference_mean_ppm = models.FloatField(null=True, blank=True)
     reference_sd_ppm = models.FloatField(null=True, blank=True)
     reference_n_voxels = models.PositiveIntegerField(null=True, blank=True)
     relative_susceptibility_ppm = models.FloatField(null=True, blank=True)
+    #: Other columns of the pipeline (vote_majority, class_disagreement, reference_flag, ...).
+    extras = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class LesionRow(MeasuredLesion):
+    """One row of the lesion table: a lesion, or one portion of a mixed lesion."""
+
+    measurement_set = models.ForeignKey(MeasurementSet, on_delete=models.CASCADE, related_name="rows")
+    #: The rule's class (kept when an admin decided otherwise).
+    rule_type = models.CharField(max_length=10, choices=LesionType.choices, blank=True)
+    raters = models.JSONField(default=list)
     #: Excluded by QC (kept in the table, left out of statistics), with the reason code.
     excluded = models.BooleanField(default=False)
     exclusion_reason = models.CharField(max_length=10, blank=True)
-    #: Other columns of the pipeline (vote_majority, class_disagreement, reference_flag, ...).
-    extras = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["measurement_set", "lesion", "portion"]
@@ -208,6 +217,27 @@ class LesionRow(models.Model):
 
     def __str__(self) -> str:
         return f"lesion {self.lesion} {self.portion} of {self.measurement_set}"
+
+
+class RaterLesionRow(MeasuredLesion):
+    """One rater's own lesion (or portion), measured by a consensus run as its consensus lesions
+    are (:func:`qsmreview.lesions.pipeline.rater_lesion_tables`): the table of a single reader.
+    Immutable; QC decisions concern the consensus, not these rows. ``extras["candidate"]`` names
+    the run's candidate that holds the lesion."""
+
+    run = models.ForeignKey(ConsensusRun, on_delete=models.CASCADE, related_name="rater_rows")
+    #: The rater's username, as in the run's ``revisions``.
+    rater = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["run", "rater", "lesion", "portion"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "rater", "lesion", "portion"], name="one_row_per_rater_lesion_portion")
+        ]
+        indexes = [models.Index(fields=["rater", "run"], name="rater_rows_by_rater")]
+
+    def __str__(self) -> str:
+        return f"{self.rater}'s lesion {self.lesion} {self.portion} of run {self.run_id}"
 
 
 class DecisionKind(models.TextChoices):

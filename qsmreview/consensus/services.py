@@ -49,6 +49,7 @@ from qsmreview.consensus.models import (
     DecisionKind,
     ExclusionReason,
     LesionRow,
+    RaterLesionRow,
     LesionType,
     MeasurementSet,
     RunStatus,
@@ -160,32 +161,48 @@ def _store_set(
     return instance
 
 
-def _row(measurement_set: MeasurementSet, row: dict[str, Any]) -> LesionRow:
+def _measured(row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A core lesion-table row as (the fields of :class:`MeasuredLesion`, the other columns)."""
     columns, extras = compute.split_row(row)
+    return {
+        "subject": str(columns["subject"] or ""),
+        "lesion": int(columns["lesion"]),
+        "lesion_type": str(columns["lesion_type"] or ""),
+        "portion": str(columns["portion"] or ""),
+        "n_voxels": int(columns["n_voxels"] or 0),
+        "volume_mm3": float(columns["volume_mm3"] or 0.0),
+        "cortical_fraction": columns["cortical_fraction"],
+        "lesion_mean_ppm": columns["lesion_mean_ppm"],
+        "lesion_sd_ppm": columns["lesion_sd_ppm"],
+        "reference_mean_ppm": columns["reference_mean_ppm"],
+        "reference_sd_ppm": columns["reference_sd_ppm"],
+        "reference_n_voxels": columns["reference_n_voxels"],
+        "relative_susceptibility_ppm": columns["relative_susceptibility_ppm"],
+    }, {**extras, "raters": list(columns["raters"] or [])}
+
+
+def _row(measurement_set: MeasurementSet, row: dict[str, Any]) -> LesionRow:
+    fields, extras = _measured(row)
+    raters = extras.pop("raters")
     excluded = bool(extras.pop("excluded", False))
     reason = str(extras.pop("exclusion_reason", "") or "")
-    rule_type = str(extras.pop("rule_type", "") or columns["lesion_type"] or "")
+    rule_type = str(extras.pop("rule_type", "") or fields["lesion_type"] or "")
     return LesionRow(
         measurement_set=measurement_set,
-        subject=str(columns["subject"] or ""),
-        lesion=int(columns["lesion"]),
-        lesion_type=str(columns["lesion_type"] or ""),
         rule_type=rule_type,
-        portion=str(columns["portion"] or ""),
-        n_voxels=int(columns["n_voxels"] or 0),
-        volume_mm3=float(columns["volume_mm3"] or 0.0),
-        cortical_fraction=columns["cortical_fraction"],
-        raters=list(columns["raters"] or []),
-        lesion_mean_ppm=columns["lesion_mean_ppm"],
-        lesion_sd_ppm=columns["lesion_sd_ppm"],
-        reference_mean_ppm=columns["reference_mean_ppm"],
-        reference_sd_ppm=columns["reference_sd_ppm"],
-        reference_n_voxels=columns["reference_n_voxels"],
-        relative_susceptibility_ppm=columns["relative_susceptibility_ppm"],
+        raters=raters,
         excluded=excluded,
         exclusion_reason=reason,
         extras=extras,
+        **fields,
     )
+
+
+def _rater_row(run: ConsensusRun, rater: str, row: dict[str, Any]) -> RaterLesionRow:
+    fields, extras = _measured(row)
+    for key in ("raters", "adjudicated", "rule_type"):  # one reader: nothing to agree or decide
+        extras.pop(key, None)
+    return RaterLesionRow(run=run, rater=rater, extras=extras, **fields)
 
 
 def _delete(stored: list[str]) -> None:
@@ -349,7 +366,7 @@ def consensus_run(
         def scaled(fraction: float, stage: str) -> None:
             report(0.1 + 0.8 * min(max(float(fraction), 0.0), 1.0), stage)
 
-        analysis = compute.analyse(loaded, subject=session.subject.code, params=params, progress=scaled)
+        analysis = compute.analyse(loaded, subject=session.subject.code, params=params, progress=scaled, per_rater=True)
     except LesionInputError as exc:
         ConsensusRun.objects.create(status=RunStatus.FAILED, error=str(exc), **record)
         raise ValidationFailed(f"{session}: {exc}") from exc
@@ -370,11 +387,18 @@ def consensus_run(
                     "vessel_proposal_voxels": (
                         None if analysis.vessel_proposals is None else int(np.count_nonzero(analysis.vessel_proposals))
                     ),
+                    # Each rater's own lesions were measured (their rows, possibly none, are stored).
+                    "rater_lesions": {
+                        rater: len({r["lesion"] for r in table}) for rater, table in sorted(analysis.rater_rows.items())
+                    },
                 },
                 current=True,
                 **record,
             )
             Candidate.objects.bulk_create(_candidate(run, i, c) for i, c in enumerate(analysis.candidates, start=1))
+            RaterLesionRow.objects.bulk_create(
+                _rater_row(run, rater, row) for rater, rater_rows in analysis.rater_rows.items() for row in rater_rows
+            )
             store_vessel_proposals(run, analysis.vessel_proposals, loaded.affine, stored)
             _store_set(
                 run=run,

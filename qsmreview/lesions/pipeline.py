@@ -7,7 +7,8 @@
 3. reference ROIs (:mod:`~qsmreview.lesions.reference`);
 4. susceptibility of each lesion or portion and of its reference (:mod:`~qsmreview.lesions.measure`);
 5. agreement of the raters (:mod:`~qsmreview.lesions.agreement`);
-6. QC proposals (:mod:`~qsmreview.lesions.qc`): lesions cut by the QSM mask, likely vessels.
+6. QC proposals (:mod:`~qsmreview.lesions.qc`): lesions cut by the QSM mask, likely vessels;
+7. with ``per_rater``, each rater's own lesions measured the same way (:func:`rater_lesion_tables`).
 
 :func:`remeasure` repeats steps 2-4 after a reviewer's QC edits. Inputs are never modified.
 No Django, no file I/O (the CLI, :mod:`qsmreview.lesions.cli`, loads and saves).
@@ -28,8 +29,16 @@ from scipy import ndimage
 from qsmreview.lesions.agreement import session_agreement
 from qsmreview.lesions.classify import PORTION_TISSUE, LesionClass, check_tissue, classify_lesions
 from qsmreview.lesions.columns import CORE_COLUMNS, TABLE_COLUMNS  # noqa: F401  (re-exported)
-from qsmreview.lesions.components import label_lesions
-from qsmreview.lesions.consensus import ADJUDICATION, LESION, binary_masks, build_consensus, check_voxel_size
+from qsmreview.lesions.components import label_lesions, sphere_volume_mm3
+from qsmreview.lesions.consensus import (
+    ADJUDICATION,
+    LESION,
+    Vote,
+    binary_masks,
+    build_consensus,
+    check_voxel_size,
+    component_votes,
+)
 from qsmreview.lesions.errors import LesionInputError
 from qsmreview.lesions.measure import RoiStats, relative, roi_stats
 from qsmreview.lesions.params import ConsensusParams
@@ -79,6 +88,8 @@ class SessionAnalysis:
     marked : (X, Y, Z) bool
         The union of the raters' masks (kept out of reference ROIs by :func:`remeasure` too).
     lesion_votes : dict lesion id -> {rater: vote}
+    rater_rows : dict rater -> list of dict
+        With ``per_rater``: each rater's own lesions (:func:`rater_lesion_tables`); else empty.
     """
 
     lesion_labels: np.ndarray
@@ -94,6 +105,7 @@ class SessionAnalysis:
     timings: dict[str, float]
     marked: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((0, 0, 0), bool))
     lesion_votes: dict[int, dict[str, str]] = field(default_factory=dict)
+    rater_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def summary(self) -> str:
         """A few lines for a log or a terminal."""
@@ -268,6 +280,7 @@ def analyse_session(
     subject: str = "",
     params: ConsensusParams | None = None,
     propose_vessels: bool = True,
+    per_rater: bool = False,
     progress: Callable[[float, str], None] | None = None,
 ) -> SessionAnalysis:
     """Consensus, classification, reference ROIs, measurements, agreement and QC proposals.
@@ -293,6 +306,8 @@ def analyse_session(
         Default: the study protocol.
     propose_vessels : bool
         Compute vessel proposals near the lesions (needs ``qsm``).
+    per_rater : bool
+        Also measure each rater's own lesions (``rater_rows``, :func:`rater_lesion_tables`).
     progress : callable(fraction, stage), optional
 
     Returns
@@ -359,6 +374,15 @@ def analyse_session(
         _report(progress, 0.9, "vessel proposals")
         vessels = vessel_proposals(chi, cons.lesion_labels, vs, qsm_mask=m, reach_vox=p.reference_max_distance_vox)
         timings["vessels"] = time.perf_counter() - t6
+    rater_rows: dict[str, list[dict[str, Any]]] = {}
+    if per_rater:
+        t7 = time.perf_counter()
+        _report(progress, 0.95, "each rater's lesions")
+        rater_rows = rater_lesion_tables(
+            binary, t, vs, qsm=chi, qsm_mask=m, marked=marked, votes=votes, subject=subject, params=p,
+            candidate_labels=cons.candidate_labels,
+        )
+        timings["raters"] = time.perf_counter() - t7
     timings["total"] = time.perf_counter() - t0
     _report(progress, 1.0, "done")
     return SessionAnalysis(
@@ -375,7 +399,95 @@ def analyse_session(
         timings=timings,
         marked=marked,
         lesion_votes=lesion_votes,
+        rater_rows=rater_rows,
     )
+
+
+def rater_lesion_tables(
+    masks: Mapping[str, np.ndarray],
+    tissue: np.ndarray,
+    voxel_size: tuple[float, float, float],
+    *,
+    qsm: np.ndarray | None,
+    qsm_mask: np.ndarray | None,
+    marked: np.ndarray,
+    votes: Mapping[str, Sequence[Vote]] | None = None,
+    subject: str = "",
+    params: ConsensusParams,
+    candidate_labels: np.ndarray | None = None,
+) -> dict[str, list[dict[str, Any]]]:
+    """Each rater's own lesions, measured as the consensus lesions are.
+
+    A rater's lesions are the 6-connected components of their mask with at least the volume of
+    a sphere of ``params.min_lesion_diameter_mm`` (the consensus rule for a counted lesion),
+    numbered 1..n in C order of their first voxel. Each is classed by its cortical fraction (the
+    75 / 25 % rule, the rater's anchored vote as ``vote_majority``), gets reference ROIs by the
+    consensus rules (same tissue, within reach, a gap, outside every rater's mark: ``marked``)
+    and is measured inside the QSM mask: relative susceptibility = mean(lesion) - mean(reference),
+    ppm, the reference study's definition, as for the consensus lesions. This is the table of a
+    single reader, for comparing one rater's result with the consensus.
+
+    Parameters
+    ----------
+    masks : mapping rater -> (X, Y, Z) bool
+        The raters' binary masks (:func:`~qsmreview.lesions.consensus.binary_masks`).
+    tissue : (X, Y, Z) uint8
+        FSL FAST codes, checked (:func:`~qsmreview.lesions.classify.check_tissue`).
+    voxel_size : (3,) floats, mm
+    qsm, qsm_mask : arrays or None
+        Susceptibility in ppm and where it is measured, checked as by :func:`analyse_session`.
+    marked : (X, Y, Z) bool
+        The union of the raters' masks (kept out of every reference ROI).
+    votes : mapping rater -> sequence of ((i, j, k), vote), optional
+    subject : str
+    params : ConsensusParams
+    candidate_labels : (X, Y, Z) int, optional
+        The consensus candidates (components of the union): each row then names the
+        ``candidate`` holding the rater's lesion.
+
+    Returns
+    -------
+    dict rater -> rows
+        Rows with the keys of :data:`TABLE_COLUMNS` (``raters`` = [the rater]; ``adjudicated``
+        False) plus ``candidate`` (None without ``candidate_labels``).
+    """
+    voxel_mm3 = float(np.prod(voxel_size))
+    min_voxels = sphere_volume_mm3(params.min_lesion_diameter_mm) / voxel_mm3
+    out: dict[str, list[dict[str, Any]]] = {}
+    for rater, mask in masks.items():
+        labels, n = label_lesions(mask)
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:] if n else np.zeros(0, np.int64)
+        keep = sizes >= min_voxels - 1e-9
+        if not keep.all():
+            remap = np.zeros(n + 1, np.int32)
+            remap[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+            labels = remap[labels]
+        own_votes, _ = component_votes(labels, {rater: mask}, {rater: (votes or {}).get(rater, ())})
+        own_votes.pop(0, None)  # anchors in components too small to count
+        ids = range(1, int(keep.sum()) + 1)
+        rows, _ = _measure(
+            lesion_labels=labels,
+            reference_labels=None,
+            tissue=tissue,
+            qsm=qsm,
+            qsm_mask=qsm_mask,
+            marked=marked,
+            lesion_votes=own_votes,
+            raters_of={k: [rater] for k in ids},
+            voxel_size=voxel_size,
+            subject=subject,
+            params=params,
+            progress=None,
+            timings={},
+        )
+        candidate_of: dict[int, int | None] = {k: None for k in ids}
+        if candidate_labels is not None:
+            for k, box in enumerate(_box(labels), start=1):
+                if box is not None:
+                    inside = labels[box] == k
+                    candidate_of[k] = int(candidate_labels[box][inside][0])
+        out[rater] = [{**row, "candidate": candidate_of[row["lesion"]]} for row in rows]
+    return out
 
 
 def _measure(

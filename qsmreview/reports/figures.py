@@ -33,8 +33,9 @@ def _jitter(*parts: Any) -> float:
 
 def lesion_points(rows: list[dict[str, Any]], *, link: bool) -> list[dict[str, Any]]:
     """Fig 2A: one point per measured lesion or portion; both portions of a mixed lesion share
-    ``pair`` and their jitter so a line joins them. ``url`` opens the lesion (None without one
-    or when the viewer may not follow links)."""
+    ``pair`` and their jitter so a line joins them. ``url`` opens the lesion on its QC page (a
+    rater's own lesion: the consensus candidate holding it on the session's consensus page; None
+    without a session or when the viewer may not follow links)."""
     points = []
     for r in rows:
         kind = _kind(r)
@@ -44,7 +45,10 @@ def lesion_points(rows: list[dict[str, Any]], *, link: bool) -> list[dict[str, A
         pair = f"{r['subject']}/{r['lesion']}"
         url = None
         if link and r.get("session"):
-            url = f"/sessions/{r['session']}/consensus/qc/#lesion-{r['consensus_lesion']}"
+            if r.get("consensus_lesion") is not None:
+                url = f"/sessions/{r['session']}/consensus/qc/#lesion-{r['consensus_lesion']}"
+            else:  # a rater's own lesion: the consensus candidate that holds it
+                url = f"/sessions/{r['session']}/consensus/#candidate-{r.get('candidate') or ''}"
         points.append({
             "subject": r["subject"],
             "lesion": r["lesion"],

@@ -11,7 +11,11 @@ The study's lesion table is, with the filters (:mod:`qsmreview.reports.filters`)
 - the rows of every **imported table** of the study (``source`` all or imported);
 - without the rows that QC excluded unless ``excluded=include``;
 - with ``solver``, each session's newest run measured on that solver's QSM instead of the current
-  one, and no imported table (they record no solver).
+  one, and no imported table (they record no solver);
+- with ``source=rater:<username>``, instead, the rater's own lesions as measured by those same
+  runs (:class:`~qsmreview.consensus.models.RaterLesionRow`), named by the rater's lesion number;
+  a run made before raters' lesions were measured contributes nothing and is listed in the
+  inputs as not measured.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ from typing import Any
 
 from qsmreview.access import AnyUser, studies_with_statistics_visible_to
 from qsmreview.consensus.models import LesionRow as ConsensusRow
-from qsmreview.consensus.models import MeasurementSet
-from qsmreview.errors import NotFound
-from qsmreview.reports.filters import Filters
+from qsmreview.consensus.models import MeasurementSet, RaterLesionRow
+from qsmreview.errors import NotFound, ValidationFailed
+from qsmreview.reports.filters import Filters, parse_filters
 from qsmreview.reports.models import ImportedLesionRow, ImportedLesionTable, StatisticsSnapshot
 from qsmreview.studies.models import Study, Subject
 
@@ -123,11 +127,85 @@ def solvers(study: Study) -> list[str]:
     return sorted(found)
 
 
+def raters(study: Study) -> list[str]:
+    """The raters whose submitted work went into a current consensus run of the study (for the
+    source filter's ``rater:<username>``)."""
+    from qsmreview.consensus.models import ConsensusRun
+
+    names: set[str] = set()
+    for revisions in ConsensusRun.objects.filter(
+        session__subject__study=study, status="succeeded", current=True
+    ).values_list("revisions", flat=True):
+        names.update(str(r.get("rater")) for r in revisions or [] if isinstance(r, dict) and r.get("rater"))
+    return sorted(names)
+
+
+def study_filters(study: Study, data: Any) -> Filters:
+    """:func:`~qsmreview.reports.filters.parse_filters`, and a ``rater:<username>`` source must
+    name one of the study's raters (:func:`raters`); else ValidationFailed."""
+    filters = parse_filters(data)
+    if filters.rater and filters.rater not in raters(study):
+        known = ", ".join(raters(study)) or "none yet"
+        raise ValidationFailed(f"no rater {filters.rater!r} in this study's consensus runs (raters: {known})",
+                               field="source")
+    return filters
+
+
+def _session_name(s: dict[str, Any], per_subject: Counter, lesion: int) -> str:
+    """A lesion's name in the study table: its number, prefixed by the session label when the
+    subject has more than one session in the table."""
+    if per_subject[s["run__session__subject__code"]] > 1:
+        return f"{s['run__session__label']}:{lesion}"
+    return str(lesion)
+
+
+def _rater_rows(sets: list[dict[str, Any]], rater: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rater's own lesions of the runs of ``sets``: (rows, one input entry per run)."""
+    from qsmreview.consensus.models import ConsensusRun
+
+    per_subject = Counter(s["run__session__subject__code"] for s in sets)
+    by_run = {s["run_id"]: s for s in sets}
+    measured = {
+        pk: rater in ((summary or {}).get("rater_lesions") or {})
+        for pk, summary in ConsensusRun.objects.filter(pk__in=list(by_run)).values_list("pk", "summary")
+    }
+    rows = []
+    for r in RaterLesionRow.objects.filter(run_id__in=list(by_run), rater=rater).order_by("run_id", "lesion", "portion").values(
+        "run_id", "lesion", "lesion_type", "portion", "relative_susceptibility_ppm", "extras"
+    ):
+        s = by_run[r["run_id"]]
+        rows.append({
+            "subject": s["run__session__subject__code"],
+            "lesion": _session_name(s, per_subject, r["lesion"]),
+            "lesion_type": r["lesion_type"] or "unclassified",
+            "portion": r["portion"] if r["lesion_type"] else "",
+            "relative_susceptibility_ppm": r["relative_susceptibility_ppm"],
+            "excluded": False,
+            "exclusion_reason": "",
+            "source": f"rater:{rater}",
+            "session": s["run__session_id"],
+            "consensus_run": s["run_id"],
+            "consensus_lesion": None,
+            "candidate": (r["extras"] or {}).get("candidate"),
+        })
+    runs = [
+        {"consensus_run": s["run_id"], "session": s["run__session_id"], "subject": s["run__session__subject__code"],
+         "rater_measured": measured.get(s["run_id"], False)}
+        for s in sets
+    ]
+    return rows, runs
+
+
 def lesion_table(study: Study, filters: Filters) -> StudyTable:
     """The study's lesion table (see the module's docstring) with its inputs and their digest."""
     rows: list[dict[str, Any]] = []
     sets: list[dict[str, Any]] = []
     tables: list[dict[str, Any]] = []
+    if filters.rater:
+        rows, runs = _rater_rows(current_measurement_sets(study, filters.solver), filters.rater)
+        inputs = {"measurement_sets": [], "imported_tables": [], "rater": filters.rater, "rater_runs": runs,
+                  "rows": len(rows)}
+        return StudyTable(rows=rows, inputs=inputs, digest=input_digest(inputs, filters))
     if filters.source in ("all", "consensus"):
         sets = current_measurement_sets(study, filters.solver)
         per_subject = Counter(s["run__session__subject__code"] for s in sets)
@@ -142,13 +220,9 @@ def lesion_table(study: Study, filters: Filters) -> StudyTable:
             "excluded", "exclusion_reason",
         ):
             s = by_set[r["measurement_set_id"]]
-            subject = s["run__session__subject__code"]
-            name = str(r["lesion"])
-            if per_subject[subject] > 1:
-                name = f"{s['run__session__label']}:{name}"
             rows.append({
-                "subject": subject,
-                "lesion": name,
+                "subject": s["run__session__subject__code"],
+                "lesion": _session_name(s, per_subject, r["lesion"]),
                 "lesion_type": r["lesion_type"] or "unclassified",
                 "portion": r["portion"] if r["lesion_type"] else "",
                 "relative_susceptibility_ppm": r["relative_susceptibility_ppm"],
@@ -193,12 +267,15 @@ def lesion_table(study: Study, filters: Filters) -> StudyTable:
 
 
 def input_digest(inputs: dict[str, Any], filters: Filters) -> str:
-    """SHA-256 of the filters and the inputs' ids and checksums (measurement sets never change)."""
+    """SHA-256 of the filters and the inputs' ids and checksums (measurement sets and consensus
+    runs never change)."""
     key = {
         "filters": filters.as_dict(),
         "measurement_sets": sorted(s["id"] for s in inputs["measurement_sets"]),
         "imported_tables": sorted((t["id"], t["sha256"]) for t in inputs["imported_tables"]),
     }
+    if inputs.get("rater_runs") is not None:
+        key["rater_runs"] = sorted(r["consensus_run"] for r in inputs["rater_runs"])
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 

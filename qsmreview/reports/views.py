@@ -17,7 +17,7 @@ from qsmreview.access import can_manage_study
 from qsmreview.consensus import selectors as consensus_selectors
 from qsmreview.errors import DomainError, NotFound, ValidationFailed
 from qsmreview.reports import figures, selectors
-from qsmreview.reports.filters import DEFAULT, EXCLUDED, SOURCES, Filters, parse_filters
+from qsmreview.reports.filters import DEFAULT, EXCLUDED, SOURCES, Filters
 from qsmreview.reports.progress import study_progress
 from qsmreview.reports.services import lesion_table_import, statistics_request
 from qsmreview.reports.views_common import newest_job, pending_job
@@ -33,10 +33,11 @@ def _study(request: HttpRequest, study_id: int) -> Any:
         raise Http404(exc.message) from exc
 
 
-def _filters(request: HttpRequest) -> Filters:
+def _filters(request: HttpRequest, study: Any) -> Filters:
     try:
-        return parse_filters(request.GET)
-    except ValidationFailed:
+        return selectors.study_filters(study, request.GET)
+    except ValidationFailed as exc:
+        messages.error(request, f"{exc.message}; showing the default filters")
         return DEFAULT
 
 
@@ -55,7 +56,7 @@ def _table3(result: dict[str, Any]) -> dict[str, Any]:
 @login_required
 def study_reports(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
-    filters = _filters(request)
+    filters = _filters(request, study)
     url = f"{reverse('study-reports', args=[study.pk])}?{filters.query()}"
     if request.method == "POST":
         try:
@@ -88,6 +89,10 @@ def study_reports(request: HttpRequest, study_id: int) -> HttpResponse:
             "study": study,
             "filters": filters,
             "sources": SOURCES,
+            "raters": selectors.raters(study),
+            "rater_runs_unmeasured": sum(
+                1 for r in table.inputs.get("rater_runs", []) if not r["rater_measured"]
+            ),
             "excluded_choices": EXCLUDED,
             "solvers": selectors.solvers(study),
             "snapshot": snapshot,

@@ -64,6 +64,25 @@ def test_it_measures_relative_susceptibility_against_the_reference_worked_by_han
     assert a.rule_type == "wm" and a.extras["vote_majority"] == "wm" and a.extras["class_disagreement"] is False
 
 
+def test_it_measures_each_raters_own_lesions_worked_by_hand(run):
+    rows = {(r.rater, r.lesion): r for r in run.rater_rows.all()}
+
+    candidates = {c.lesion: c.number for c in run.candidates.all() if c.lesion}
+    by_rater = {name: sorted(lesion for rater, lesion in rows if rater == name) for name in ("rater1", "rater2", "rater3")}
+    assert by_rater == {"rater1": [1, 2], "rater2": [1, 2, 3], "rater3": [1]}
+    assert run.summary["rater_lesions"] == {"rater1": 2, "rater2": 3, "rater3": 1}
+    # rater1: A (0.10 vs 0.02) and B (0.05 vs 0.02), numbered in C order of their first voxel.
+    assert rows[("rater1", 1)].relative_susceptibility_ppm == pytest.approx(0.08, abs=1e-6)
+    assert rows[("rater1", 2)].relative_susceptibility_ppm == pytest.approx(0.03, abs=1e-6)
+    assert rows[("rater1", 1)].extras["candidate"] == candidates[1]
+    # rater2's C (8 voxels at 0.02 in white matter at 0.02): a lesion of its own, nothing relative.
+    c = rows[("rater2", 2)]
+    assert (c.n_voxels, c.lesion_type) == (8, "wm") and c.relative_susceptibility_ppm == pytest.approx(0.0, abs=1e-6)
+    # rater3's A holds the extra voxel at 0.02: (27 x 0.10 + 0.02) / 28 - 0.02.
+    a3 = rows[("rater3", 1)]
+    assert a3.n_voxels == 28 and a3.relative_susceptibility_ppm == pytest.approx((27 * 0.10 + 0.02) / 28 - 0.02, abs=1e-6)
+
+
 def test_it_states_agreement_per_rater_pair_and_against_the_consensus(run):
     pairs = {(p["reference"], p["tested"]): p for p in run.agreement["pairs"]}
     vs = {p["tested"]: p for p in run.agreement["vs_consensus"]}

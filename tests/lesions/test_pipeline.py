@@ -299,3 +299,48 @@ def test_it_makes_an_adjudicated_candidate_a_lesion_of_its_raters_marks() -> Non
         remeasure(a, s["tissue"], included=[1])
     with pytest.raises(LesionInputError, match="no such candidate"):
         remeasure(a, s["tissue"], included=[99])
+
+
+def test_it_measures_each_raters_own_lesions_by_hand() -> None:
+    s = session()
+    # C also draws a 2-voxel speck (below the 2 mm sphere of 4.19 mm^3) far from the others.
+    s["masks"]["C"][12:14, 12, 4] = 1
+
+    a = analyse_session(**s, subject="MS001", per_rater=True, votes={"C": [((6, 6, 2), "cortical"), ((12, 12, 4), "wm")]})
+
+    assert sorted(a.rater_rows) == ["A", "B", "C"]
+    a_rows = {(r["lesion"], r["portion"]): r for r in a.rater_rows["A"]}
+    assert list(a_rows) == [(1, "wm"), (2, "cortical"), (2, "wm")]
+    # A's lesions are the consensus lesions here: the same numbers as worked by hand above.
+    assert a_rows[(1, "wm")]["relative_susceptibility_ppm"] == pytest.approx(0.04, abs=1e-6)
+    assert a_rows[(2, "cortical")]["relative_susceptibility_ppm"] == pytest.approx(-0.03, abs=1e-6)
+    assert a_rows[(2, "wm")]["relative_susceptibility_ppm"] == pytest.approx(0.02, abs=1e-6)
+    assert all(r["raters"] == ["A"] and r["adjudicated"] is False for r in a.rater_rows["A"])
+    # C: one lesion (the speck is too small to count); C's own vote, not the majority's.
+    (c,) = a.rater_rows["C"]
+    assert (c["lesion"], c["lesion_type"], c["n_voxels"], c["vote_majority"]) == (1, "wm", 9, "cortical")
+    assert c["relative_susceptibility_ppm"] == pytest.approx(0.04, abs=1e-6)
+    # Each rater's lesion names the consensus candidate that holds it.
+    candidate_of_lesion = {cand["lesion"]: cand["candidate"] for cand in a.candidates if cand["lesion"]}
+    assert c["candidate"] == candidate_of_lesion[1]
+    assert {r["candidate"] for r in a.rater_rows["A"] if r["lesion"] == 2} == {candidate_of_lesion[2]}
+    assert "raters" in a.timings
+
+
+def test_a_raters_reference_roi_keeps_out_of_every_raters_marks_as_the_consensus_one_does() -> None:
+    s = session()
+    # B alone marks a ring of white matter around lesion 1: A's reference may not use it.
+    ring = np.zeros(SHAPE, bool)
+    ring[3:10, 3:10, 2] = True
+    ring[4:9, 4:9, 2] = False
+    s["masks"]["B"] = s["masks"]["B"] | ring.astype(np.uint8)
+
+    a = analyse_session(**s, per_rater=True)
+
+    from qsmreview.lesions.reference import roi_id
+
+    wm_roi = (a.reference_labels == roi_id(1, "wm"))
+    assert wm_roi.any() and not (wm_roi & ring).any()
+    a_wm = next(r for r in a.rater_rows["A"] if r["lesion"] == 1)
+    assert a_wm["reference_n_voxels"] == by_portion(a)[(1, "wm")]["reference_n_voxels"] == int(wm_roi.sum())
+    assert not analyse_session(**session()).rater_rows  # only when asked

@@ -115,7 +115,7 @@ def test_it_refuses_unknown_filters(study, pi):
     response = client_for(pi).get(f"/api/v1/studies/{study.pk}/lesion-table/?source=rater1")
 
     assert response.status_code == 400
-    assert response.json()["detail"] == "source must be one of all, consensus, imported"
+    assert response.json()["detail"] == "source must be one of all, consensus, imported, rater:<username>"
 
 
 def test_it_lists_every_wrong_row_of_an_import(study, admin):
@@ -156,3 +156,19 @@ def test_it_filters_the_lesion_table_by_solver(study, run, imported, pi):
 
     assert none.status_code == 200 and none.json() == []  # the run's QSM has no solver; imports have none
     assert bad.status_code == 400 and bad.json()["field"] == "solver"
+
+
+def test_it_serves_one_raters_lesions_and_refuses_an_unknown_rater(study, run, pi):
+    from qsmreview.consensus.models import RaterLesionRow
+
+    RaterLesionRow.objects.create(run=run, rater="rater1", subject="P01", lesion=1, lesion_type="wm", portion="wm",
+                                  n_voxels=5, volume_mm3=5.0, relative_susceptibility_ppm=0.03)
+    client = client_for(pi)
+
+    rows = client.get(f"/api/v1/studies/{study.pk}/lesion-table/?source=rater:rater1").json()
+    unknown = client.get(f"/api/v1/studies/{study.pk}/lesion-table/csv/?source=rater:nobody")
+    queued = client.post(f"/api/v1/studies/{study.pk}/statistics/", {"source": "rater:rater1"}, format="json")
+
+    assert [(r["lesion"], r["source"], r["relative_susceptibility_ppm"]) for r in rows] == [("1", "rater:rater1", 0.03)]
+    assert unknown.status_code == 400 and "no rater 'nobody'" in unknown.json()["detail"]
+    assert queued.status_code == 202

@@ -138,3 +138,25 @@ def test_it_shows_a_failed_computation_instead_of_queuing_again(study, run, pi):
     assert "failed: the study&#x27;s lesion table: line 3: repeated" in text
     assert Job.objects.filter(kind="statistics").count() == 1
     assert 'data-testid="recompute"' in text
+
+
+def test_it_offers_each_raters_own_lesions_and_links_them_to_their_candidate(study, run, pi):
+    from qsmreview.consensus.models import RaterLesionRow
+
+    RaterLesionRow.objects.create(run=run, rater="rater2", subject="P01", lesion=1, lesion_type="wm", portion="wm",
+                                  n_voxels=5, volume_mm3=5.0, relative_susceptibility_ppm=0.03, extras={"candidate": 3})
+    client = _client(pi)
+
+    page = client.get(f"/studies/{study.pk}/reports/").content.decode()
+    chosen = client.get(f"/studies/{study.pk}/reports/?source=rater:rater2")
+    unknown = client.get(f"/studies/{study.pk}/reports/?source=rater:nobody", follow=True).content.decode()
+
+    for name in ("rater1", "rater2", "rater3"):
+        assert f'<option value="rater:{name}">{name}\'s own lesions</option>' in page
+    text = chosen.content.decode()
+    assert '<option value="rater:rater2" selected>' in text and 'data-testid="rater-source"' in text
+    assert 'data-testid="rater-unmeasured"' in text  # the factory run's summary names no rater
+    (point,) = _figures(chosen)["lesions"]
+    assert point["url"] == f"/sessions/{run.session_id}/consensus/#candidate-3" and point["source"] == "rater:rater2"
+    assert Job.objects.filter(kind="statistics", parameters__filters__source="rater:rater2").count() == 1
+    assert "no rater &#x27;nobody&#x27;" in unknown and "showing the default filters" in unknown

@@ -160,3 +160,64 @@ def test_it_reads_each_session_s_newest_run_on_the_asked_solver(study, session, 
     assert _group(on_toolbox, "wm_lesions")["mean_ppm"] == pytest.approx(0.09)
     assert _group(on_current, "wm_lesions")["mean_ppm"] == pytest.approx(0.07)
     assert on_toolbox.filters_key == "source=all;excluded=exclude;solver=toolbox"
+
+
+def _rater_lesions(run, rater, rows):
+    """Store a rater's own lesions on a factory run, as consensus_run does."""
+    from qsmreview.consensus.models import ConsensusRun, RaterLesionRow
+
+    RaterLesionRow.objects.bulk_create(
+        RaterLesionRow(run=run, rater=rater, subject="P01", lesion=lesion, lesion_type=kind, portion=portion,
+                       n_voxels=5, volume_mm3=5.0, relative_susceptibility_ppm=value, extras={"candidate": lesion})
+        for lesion, kind, portion, value in rows
+    )
+    summary = {**run.summary, "rater_lesions": {**(run.summary or {}).get("rater_lesions", {}), rater: len(rows)}}
+    ConsensusRun.objects.filter(pk=run.pk).update(summary=summary)
+    run.refresh_from_db()
+
+
+def test_it_analyses_one_raters_own_lesions(study, run, imported, admin):
+    from qsmreview.reports.selectors import lesion_table, raters
+
+    _rater_lesions(run, "rater2", [(1, "wm", "wm", 0.06), (2, "wm", "wm", 0.02), (3, "cortical", "cortical", -0.01)])
+    _rater_lesions(run, "rater1", [(1, "wm", "wm", 0.5)])
+
+    snapshot = statistics_compute(by=admin, study=study, filters=Filters(source="rater:rater2"))
+
+    wm = _group(snapshot, "wm_lesions")
+    assert wm["n"] == 2 and wm["mean_ppm"] == pytest.approx(0.04)
+    assert wm["test"]["p"] == pytest.approx(stats.ttest_1samp([0.06, 0.02], 0.0).pvalue)
+    assert _group(snapshot, "cortical_lesions")["n"] == 1
+    assert snapshot.result["n_rows"] == 3  # neither the consensus nor the imported tables
+    assert snapshot.inputs["rater"] == "rater2" and snapshot.inputs["imported_tables"] == []
+    assert snapshot.inputs["rater_runs"] == [
+        {"consensus_run": run.pk, "session": run.session_id, "subject": "P01", "rater_measured": True}
+    ]
+    assert snapshot.filters_key == "source=rater:rater2;excluded=exclude"
+    table = lesion_table(study, Filters(source="rater:rater2"))
+    assert {r["source"] for r in table.rows} == {"rater:rater2"} and table.rows[0]["candidate"] == 1
+    assert raters(study) == ["rater1", "rater2", "rater3"]
+
+
+def test_a_raters_table_says_which_runs_predate_it(study, run, admin):
+    from qsmreview.reports.selectors import lesion_table
+
+    table = lesion_table(study, Filters(source="rater:rater3"))
+
+    assert table.rows == [] and table.inputs["rater_runs"][0]["rater_measured"] is False
+    _rater_lesions(run, "rater3", [])  # measured: rater3 marked nothing that counts
+    assert lesion_table(study, Filters(source="rater:rater3")).inputs["rater_runs"][0]["rater_measured"] is True
+
+
+def test_it_refuses_a_rater_the_study_does_not_have(study, run):
+    from qsmreview.reports.selectors import study_filters
+
+    with pytest.raises(ValidationFailed, match="no rater 'rater9'"):
+        study_filters(study, {"source": "rater:rater9"})
+    assert study_filters(study, {"source": "rater:rater1"}).rater == "rater1"
+
+
+@pytest.mark.parametrize("source", ["rater:", "rater:a b", "rater:" + "x" * 151, "rater:x\x00"])
+def test_it_refuses_a_malformed_rater_source(source):
+    with pytest.raises(ValidationFailed, match="rater's username"):
+        parse_filters({"source": source})

@@ -10,20 +10,20 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from qsmreview.processing.api.serializers import JobBriefSerializer
-from qsmreview.reports.filters import EXCLUDED, SOURCES
+from qsmreview.reports.filters import EXCLUDED, SOURCE_HELP
 from qsmreview.studies.api.serializers import ErrorSerializer, StrictInput
 
 __all__ = ["ErrorSerializer"]
 
 
 class FiltersSerializer(serializers.Serializer):
-    source = serializers.ChoiceField(choices=SOURCES, default="all")
+    source = serializers.CharField(default="all", help_text=SOURCE_HELP)
     excluded = serializers.ChoiceField(choices=EXCLUDED, default="exclude")
     solver = serializers.CharField(default="", help_text="a QSM solver, or empty for the current consensus")
 
 
 class RequestInputSerializer(StrictInput, serializers.Serializer):
-    source = serializers.ChoiceField(choices=SOURCES, required=False)
+    source = serializers.CharField(required=False, allow_blank=True, max_length=160, help_text=SOURCE_HELP)
     excluded = serializers.ChoiceField(choices=EXCLUDED, required=False)
     solver = serializers.CharField(required=False, allow_blank=True, max_length=32)
 

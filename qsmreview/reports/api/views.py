@@ -30,7 +30,7 @@ from qsmreview.api.upload_gate import set_upload_gate
 from qsmreview.processing.api.serializers import JobBriefSerializer
 from qsmreview.reports import selectors
 from qsmreview.reports.api import serializers as s
-from qsmreview.reports.filters import EXCLUDED, SOURCES, parse_filters
+from qsmreview.reports.filters import EXCLUDED, SOURCE_HELP
 from qsmreview.reports.services import lesion_table_import, statistics_request
 from qsmreview.reports.statistics_csv import STATISTICS_COLUMNS, statistics_rows
 from qsmreview.reports.views_common import pending_job
@@ -38,8 +38,7 @@ from qsmreview.reports.views_common import pending_job
 _READ_ERRORS = {400: s.ErrorSerializer, 401: OpenApiResponse(description="not authenticated"), 404: s.ErrorSerializer}
 _WRITE_ERRORS = {**_READ_ERRORS, 403: s.ErrorSerializer}
 _FILTERS = [
-    OpenApiParameter("source", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False, enum=list(SOURCES),
-                     description="consensus lesions, imported tables, or all (default)"),
+    OpenApiParameter("source", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False, description=SOURCE_HELP),
     OpenApiParameter("excluded", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False, enum=list(EXCLUDED),
                      description="leave QC-excluded lesions out (default) or include them"),
     OpenApiParameter("solver", OpenApiTypes.STR, OpenApiParameter.QUERY, required=False,
@@ -89,7 +88,7 @@ class StudyStatisticsApi(_Api, APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         study = selectors.study_for(request.user, pk)
-        filters = parse_filters(request.query_params)
+        filters = selectors.study_filters(study, request.query_params)
         return Response(s.StatisticsOutputSerializer(_statistics(request, study, filters)).data)
 
     @extend_schema(
@@ -102,7 +101,8 @@ class StudyStatisticsApi(_Api, APIView):
         study = selectors.study_for(request.user, pk)
         data = s.RequestInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        job = statistics_request(by=request.user, study=study, filters=parse_filters(data.validated_data))
+        filters = selectors.study_filters(study, data.validated_data)
+        job = statistics_request(by=request.user, study=study, filters=filters)
         return Response(JobBriefSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -118,7 +118,7 @@ class StudyStatisticsCsvApi(JsonErrorsForDownloads, _Api, APIView):
         from qsmreview.errors import NotFound
 
         study = selectors.study_for(request.user, pk)
-        filters = parse_filters(request.query_params)
+        filters = selectors.study_filters(study, request.query_params)
         snapshot = selectors.latest_snapshot(study, filters)
         if snapshot is None:
             raise NotFound("no statistics snapshot for these filters yet")
@@ -135,7 +135,7 @@ class StudyLesionTableApi(_Api, APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         study = selectors.study_for(request.user, pk)
-        table = selectors.lesion_table(study, parse_filters(request.query_params))
+        table = selectors.lesion_table(study, selectors.study_filters(study, request.query_params))
         return Response(s.StudyLesionOutputSerializer(table.rows, many=True).data)
 
 
@@ -149,7 +149,7 @@ class StudyLesionTableCsvApi(JsonErrorsForDownloads, _Api, APIView):
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         study = selectors.study_for(request.user, pk)
-        table = selectors.lesion_table(study, parse_filters(request.query_params))
+        table = selectors.lesion_table(study, selectors.study_filters(study, request.query_params))
         return _csv(selectors.LESION_COLUMNS, table.rows, f"study-{study.pk}_lesions.csv")
 
 
@@ -162,7 +162,7 @@ class StudyPatientTableApi(_Api, APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         study = selectors.study_for(request.user, pk)
-        table = selectors.lesion_table(study, parse_filters(request.query_params))
+        table = selectors.lesion_table(study, selectors.study_filters(study, request.query_params))
         return Response(s.StudyPatientOutputSerializer(selectors.patient_table(study, table.rows), many=True).data)
 
 
@@ -176,7 +176,7 @@ class StudyPatientTableCsvApi(JsonErrorsForDownloads, _Api, APIView):
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         study = selectors.study_for(request.user, pk)
-        table = selectors.lesion_table(study, parse_filters(request.query_params))
+        table = selectors.lesion_table(study, selectors.study_filters(study, request.query_params))
         return _csv(selectors.PATIENT_COLUMNS, selectors.patient_table(study, table.rows),
                     f"study-{study.pk}_patients.csv")
 
