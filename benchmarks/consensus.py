@@ -15,7 +15,8 @@ lesions +0.03, cortical -0.02, Gaussian noise 0.01 ppm) and an eroded brain mask
 clock, best and median of ``--repeats``): :func:`qsmreview.lesions.pipeline.analyse_session`
 without the vessel proposals, its stages (the target covers consensus, classification, reference
 ROIs and measurements; agreement is printed beside them), then the vessel proposals on their
-own. Peak memory is what ``tracemalloc`` saw allocated during one analysis (numpy reports its
+own, then each rater's own lesions (``per_rater``, what the consensus job adds for the statistics'
+rater filter, issue 18). Peak memory is what ``tracemalloc`` saw allocated during one analysis (numpy reports its
 arrays to it), on top of the inputs. Figures only: nothing here is a pass/fail test.
 """
 
@@ -124,6 +125,7 @@ def measure(session: dict[str, Any], repeats: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     with_vessels = analyse_session(session["masks"], **kwargs, propose_vessels=True)
     vessel_wall = time.perf_counter() - t0
+    raters = [analyse_session(session["masks"], **kwargs, propose_vessels=False, per_rater=True) for _ in range(repeats)]
     core_stages = ("validate", "consensus", "classify", "reference", "measure")
     core = [sum(t[s] for s in core_stages) for _, t in runs]
     stages = {s: statistics.median(t[s] for _, t in runs) for s in (*core_stages, "agreement")}
@@ -139,6 +141,8 @@ def measure(session: dict[str, Any], repeats: int) -> dict[str, Any]:
         "peak_mib": peak / 2**20,
         "vessels_s": with_vessels.timings.get("vessels", float("nan")),
         "vessels_wall": vessel_wall,
+        "raters_s": statistics.median(r.timings["raters"] for r in raters),
+        "rater_rows": sum(len(rows) for rows in raters[0].rater_rows.values()),
         "vessel_voxels": int(with_vessels.vessel_proposals.sum()) if with_vessels.vessel_proposals is not None else 0,
     }
 
@@ -174,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             "  stages (median): " + ", ".join(f"{k} {v:.3f} s" for k, v in st.items())
             + f"; vessel proposals {r['vessels_s']:.2f} s ({r['vessel_voxels']} voxels)"
         )
+        print(f"  each rater's own lesions (per_rater, median): {r['raters_s']:.3f} s for {r['rater_rows']} rows")
         print(f"  peak memory allocated during one analysis (tracemalloc): {r['peak_mib']:.0f} MiB", flush=True)
     print(f"load average {_load()} at the end")
     return 0
