@@ -69,3 +69,29 @@ def test_it_loads_the_cohort_again_without_duplicating_it() -> None:
     demo_load(**SMALL)
 
     assert (ImportedLesionTable.objects.count(), StatisticsSnapshot.objects.count()) == counts
+
+
+def test_the_phantom_study_has_each_raters_own_lesions_measured_as_the_phantom_was_made() -> None:
+    from qsmreview.access import system
+    from qsmreview.reports.filters import Filters
+    from qsmreview.reports.selectors import lesion_table, raters
+    from qsmreview.reports.services import statistics_compute
+    from qsmreview.studies.demo import DEMO_STUDY_NAME, demo_load
+    from qsmreview.studies.models import Study
+
+    demo_load(**SMALL)
+    phantom = Study.objects.get(name=DEMO_STUDY_NAME)
+
+    assert raters(phantom) == ["rater1", "rater2", "rater3"]
+    consensus = lesion_table(phantom, Filters(source="consensus")).rows
+    for name in raters(phantom):
+        table = lesion_table(phantom, Filters(source=f"rater:{name}"))
+        assert all(r["rater_measured"] for r in table.inputs["rater_runs"]) and len(table.inputs["rater_runs"]) == 2
+        assert table.rows and {r["subject"] for r in table.rows} == {"MS001", "MS002"}
+        # The phantom's lesions are diamagnetic in cortex and paramagnetic in white matter against
+        # their references: each reader's own table says so too, as the consensus does.
+        snapshot = statistics_compute(by=system("test"), study=phantom, filters=Filters(source=f"rater:{name}"))
+        cortical, mixed_wm = _group(snapshot, "cortical_lesions"), _group(snapshot, "mixed_wm_portions")
+        assert cortical["n"] > 0 and cortical["mean_ppm"] < 0, name
+        assert mixed_wm["n"] > 0 and mixed_wm["mean_ppm"] > 0, name
+    assert {r["lesion_type"] for r in consensus} == {"cortical", "mixed"}  # the small grid's phantom
