@@ -198,10 +198,13 @@ def _row(measurement_set: MeasurementSet, row: dict[str, Any]) -> LesionRow:
     )
 
 
-def _rater_row(run: ConsensusRun, rater: str, row: dict[str, Any]) -> RaterLesionRow:
+def _rater_row(run: ConsensusRun, rater: str, row: dict[str, Any], affine: np.ndarray) -> RaterLesionRow:
     fields, extras = _measured(row)
     for key in ("raters", "adjudicated", "rule_type"):  # one reader: nothing to agree or decide
         extras.pop(key, None)
+    if extras.get("centroid_ijk"):  # scanner mm, where the QC viewer puts its crosshair
+        ijk = np.asarray(extras["centroid_ijk"], dtype=float)
+        extras["centroid_mm"] = [round(float(v), 3) for v in affine[:3, :3] @ ijk + affine[:3, 3]]
     return RaterLesionRow(run=run, rater=rater, extras=extras, **fields)
 
 
@@ -397,7 +400,9 @@ def consensus_run(
             )
             Candidate.objects.bulk_create(_candidate(run, i, c) for i, c in enumerate(analysis.candidates, start=1))
             RaterLesionRow.objects.bulk_create(
-                _rater_row(run, rater, row) for rater, rater_rows in analysis.rater_rows.items() for row in rater_rows
+                _rater_row(run, rater, row, loaded.affine)
+                for rater, rater_rows in analysis.rater_rows.items()
+                for row in rater_rows
             )
             store_vessel_proposals(run, analysis.vessel_proposals, loaded.affine, stored)
             _store_set(

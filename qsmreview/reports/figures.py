@@ -33,9 +33,10 @@ def _jitter(*parts: Any) -> float:
 
 def lesion_points(rows: list[dict[str, Any]], *, link: bool) -> list[dict[str, Any]]:
     """Fig 2A: one point per measured lesion or portion; both portions of a mixed lesion share
-    ``pair`` and their jitter so a line joins them. ``url`` opens the lesion on its QC page (a
-    rater's own lesion: the consensus candidate holding it on the session's consensus page; None
-    without a session or when the viewer may not follow links)."""
+    ``pair`` and their jitter so a line joins them. ``url`` opens the lesion in the session's QC
+    viewer (selected; a rater's own lesion: the crosshair on its centre, or without one the
+    consensus candidate holding it on the session's consensus page); None without a session or
+    when the viewer may not follow links."""
     points = []
     for r in rows:
         kind = _kind(r)
@@ -45,9 +46,12 @@ def lesion_points(rows: list[dict[str, Any]], *, link: bool) -> list[dict[str, A
         pair = f"{r['subject']}/{r['lesion']}"
         url = None
         if link and r.get("session"):
+            viewer = f"/sessions/{r['session']}/consensus/qc/viewer/"
             if r.get("consensus_lesion") is not None:
-                url = f"/sessions/{r['session']}/consensus/qc/#lesion-{r['consensus_lesion']}"
-            else:  # a rater's own lesion: the consensus candidate that holds it
+                url = f"{viewer}#lesion-{r['consensus_lesion']}"
+            elif r.get("centroid_mm"):  # a rater's own lesion: the viewer's crosshair on its centre
+                url = f"{viewer}#mm={','.join(f'{float(v):.3f}' for v in r['centroid_mm'])}"
+            else:
                 url = f"/sessions/{r['session']}/consensus/#candidate-{r.get('candidate') or ''}"
         points.append({
             "subject": r["subject"],

@@ -187,6 +187,7 @@ def _rater_rows(sets: list[dict[str, Any]], rater: str) -> tuple[list[dict[str, 
             "consensus_run": s["run_id"],
             "consensus_lesion": None,
             "candidate": (r["extras"] or {}).get("candidate"),
+            "centroid_mm": (r["extras"] or {}).get("centroid_mm"),
         })
     runs = [
         {"consensus_run": s["run_id"], "session": s["run__session_id"], "subject": s["run__session__subject__code"],

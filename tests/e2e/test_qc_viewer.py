@@ -212,3 +212,33 @@ def test_a_second_panel_shows_the_t2star_magnitude_with_the_lesions_and_follows_
         "(() => { const nv = window.qcViewer.second.nv; return Array.from(nv.frac2mm(nv.scene.crosshairPos, 0, true)).slice(0, 3); })()"
     )
     np.testing.assert_allclose(shown, centre[:3], atol=1e-3)
+
+
+def test_the_dashboards_links_select_a_lesion_or_a_raters_lesion_centre(logged_in_page, live_server, qc_run, pi):
+    """The statistics dashboard links a consensus lesion as ``#lesion-N`` and a rater's own lesion
+    as ``#mm=x,y,z`` (its centroid through the grid's affine, stored by the run): the viewer
+    selects the one and puts the crosshair on the other, on the identity and the oblique grid."""
+    from qsmreview.reports.figures import lesion_points
+    from qsmreview.reports.filters import Filters
+    from qsmreview.reports.selectors import lesion_table
+
+    study = qc_run.session.subject.study
+    rows = lesion_table(study, Filters(source="rater:rater3")).rows
+    (point,) = lesion_points(rows, link=True)  # rater3: lesion A and its extra voxel, 28 voxels
+    viewer = f"/sessions/{qc_run.session_id}/consensus/qc/viewer/"
+    assert point["url"].startswith(f"{viewer}#mm=")
+    ijk = np.array([(27 * 11 + 13) / 28, (27 * 11 + 10) / 28, (27 * 7 + 6) / 28, 1.0])  # A's cube + (13, 10, 6)
+    expected = (np.asarray(qc_run.qsm_series.affine) @ ijk)[:3]
+
+    page = logged_in_page(pi)
+    page.goto(f"{live_server.url}{viewer}#lesion-2")
+    page.wait_for_selector('[data-testid="qc-viewer"][data-ready="true"]', timeout=60_000)
+    expect(page.locator('[data-testid="qc-lesions"] tr[data-lesion="2"].selected')).to_have_count(1)
+    assert page.locator('[data-testid="qc-viewer"]').get_attribute("data-crosshair-lesion") == "2"
+
+    page.goto(f"{live_server.url}{point['url']}")
+    page.wait_for_selector('[data-testid="qc-viewer"][data-ready="true"]', timeout=60_000)
+    shown = page.evaluate(
+        "(() => { const nv = window.qcViewer.nv; return Array.from(nv.frac2mm(nv.scene.crosshairPos, 0, true)).slice(0, 3); })()"
+    )
+    np.testing.assert_allclose(shown, expected, atol=1e-2)

@@ -1,5 +1,5 @@
 """The PI dashboard in Chromium: the figures are drawn by the pinned Vega-Lite/vega-embed, hover
-shows subject, lesion and value, a click on a consensus lesion opens its QC row, each figure
+shows subject, lesion and value, a click on a consensus lesion opens it in the QC viewer, each figure
 downloads as PNG and SVG and its data as CSV; a screenshot for the README."""
 
 from __future__ import annotations
@@ -76,10 +76,11 @@ def test_a_pi_reads_hovers_clicks_and_downloads(logged_in_page, live_server, stu
         page.click('[data-testid="csv-agreement"]')
     assert info.value.suggested_filename == "agreement.csv"
 
-    # Click-through: the lesion's row on its session's QC page.
+    # Click-through: the lesion in its session's QC viewer (which selects it: test_qc_viewer.py).
     target.click()
-    page.wait_for_url(f"{live_server.url}/sessions/{dashboard.session_id}/consensus/qc/#lesion-1")
-    expect(page.locator('[data-testid="qc-table"] tr#lesion-1')).to_be_visible()
+    page.wait_for_url(f"{live_server.url}/sessions/{dashboard.session_id}/consensus/qc/viewer/#lesion-1")
+    # (the factory run has no QSM to draw; the viewer itself: tests/e2e/test_qc_viewer.py)
+    expect(page.locator('[data-testid="no-qsm"]')).to_have_count(1)
 
 
 def test_the_reference_cohort_dashboard(logged_in_page, live_server, study, admin, pi, screens_dir) -> None:

@@ -60,7 +60,7 @@ def test_it_gives_the_figures_their_points_and_links(study, run, imported, pi):
     figures = _figures(response)
     lesion_1 = next(p for p in figures["lesions"] if p["subject"] == "P01" and p["lesion"] == "1")
     assert lesion_1["value_ppm"] == 0.07 and lesion_1["kind"] == "WM lesions"
-    assert lesion_1["url"] == f"/sessions/{run.session_id}/consensus/qc/#lesion-1"
+    assert lesion_1["url"] == f"/sessions/{run.session_id}/consensus/qc/viewer/#lesion-1"
     mixed = [p for p in figures["lesions"] if p["pair"] == "P01/2"]
     assert sorted(p["kind"] for p in mixed) == ["Mixed: WM portion", "Mixed: cortical portion"]
     assert mixed[0]["x"] - round(mixed[0]["x"]) == pytest.approx(mixed[1]["x"] - round(mixed[1]["x"]))

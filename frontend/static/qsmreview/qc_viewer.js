@@ -109,23 +109,28 @@ function renderList() {
   }
 }
 
+/** Put both panels' crosshair on a scanner position (mm). */
+function moveCrosshair(mm) {
+  const nv = state.nv;
+  // Scanner mm through the volume's true affine (isForceSliceMM): without it NiiVue maps mm
+  // through the oblique-free "ortho" matrix and lands beside the voxel on an oblique grid.
+  nv.scene.crosshairPos = nv.mm2frac(mm, 0, true);
+  nv.createOnLocationChange();
+  nv.drawScene();
+  if (state.second?.nv.volumes.length) {
+    // Set programmatically, so NiiVue's broadcast (mouse events only) does not carry it over.
+    state.second.nv.scene.crosshairPos = state.second.nv.mm2frac(mm, 0, true);
+    state.second.nv.drawScene();
+  }
+}
+
 /** Select a lesion (tools act on it) and, with jump, move the crosshair to its centre voxel. */
 function select(id, { jump = false } = {}) {
   state.selected = id;
   const lesion = state.lesions.find((l) => l.lesion === id);
   renderList();
   if (jump && lesion?.centre_mm) {
-    const nv = state.nv;
-    // Scanner mm through the volume's true affine (isForceSliceMM): without it NiiVue maps mm
-    // through the oblique-free "ortho" matrix and lands beside the voxel on an oblique grid.
-    nv.scene.crosshairPos = nv.mm2frac(lesion.centre_mm, 0, true);
-    nv.createOnLocationChange();
-    nv.drawScene();
-    if (state.second?.nv.volumes.length) {
-      // Set programmatically, so NiiVue's broadcast (mouse events only) does not carry it over.
-      state.second.nv.scene.crosshairPos = state.second.nv.mm2frac(lesion.centre_mm, 0, true);
-      state.second.nv.drawScene();
-    }
+    moveCrosshair(lesion.centre_mm);
     root.dataset.crosshairLesion = String(id);
   }
   if (!config.can_manage) return;
@@ -392,6 +397,26 @@ async function loadSecond(series) {
   root.dataset.second = String(series.id);
 }
 
+/** Follow the address's fragment (links from the statistics dashboard): ``#lesion-N`` selects
+ * consensus lesion N, ``#mm=x,y,z`` puts the crosshair on that scanner position (a rater's own
+ * lesion). Returns whether it named something. */
+function followHash() {
+  const hash = decodeURIComponent(window.location.hash || "");
+  const lesion = /^#lesion-(\d+)$/.exec(hash);
+  if (lesion && state.lesions.some((l) => l.lesion === Number(lesion[1]))) {
+    select(Number(lesion[1]), { jump: true });
+    return true;
+  }
+  const mm = /^#mm=(-?[\d.]+),(-?[\d.]+),(-?[\d.]+)$/.exec(hash);
+  if (mm) {
+    const point = mm.slice(1, 4).map(Number);
+    moveCrosshair(point);
+    root.dataset.crosshairMm = point.join(",");
+    return true;
+  }
+  return false;
+}
+
 async function main() {
   const started = performance.now();
   state.viewer = await createViewer(document.getElementById("qc-canvas"), {
@@ -425,7 +450,8 @@ async function main() {
   });
   if (config.can_manage) wireTools();
   wireKeys();
-  if (state.lesions.length) select(state.lesions[0].lesion, { jump: true });
+  if (!followHash() && state.lesions.length) select(state.lesions[0].lesion, { jump: true });
+  window.addEventListener("hashchange", followHash);
   root.dataset.loadMs = String(Math.round(performance.now() - started));
   root.dataset.ready = "true";
 }
