@@ -127,12 +127,33 @@ def statistics_compute(
     return snapshot
 
 
+#: How many times a statistics job computes again when the measurements changed while it ran.
+MAX_CATCH_UP = 3
+
+
+def statistics_job_compute(*, job: Any, filters: Filters, trigger: str, progress: Report | None = None) -> StatisticsSnapshot:
+    """What the ``statistics`` job does: :func:`statistics_compute`, then again (at most
+    :data:`MAX_CATCH_UP` times) while the lesion table changed during the computation. A change
+    that arrives while a job runs is absorbed by that job (:func:`statistics_request` returns it),
+    so the job itself makes sure its last snapshot is of the newest table."""
+    study = job.study
+    by = system(f"job #{job.pk}")
+    snapshot = statistics_compute(by=by, study=study, filters=filters, job=job, trigger=trigger, progress=progress)
+    for _ in range(MAX_CATCH_UP):
+        if selectors.lesion_table(study, filters).digest == snapshot.input_digest:
+            break
+        snapshot = statistics_compute(by=by, study=study, filters=filters, job=job, progress=progress,
+                                      trigger="the measurements changed while the statistics were computed")
+    return snapshot
+
+
 def statistics_request(*, by: Actor, study: Study, filters: Filters = DEFAULT, trigger: str = "") -> Any:
     """Queue a ``statistics`` job for the study under ``filters`` (its admins and PI may ask).
 
     The job is submitted by the system on the requester's behalf (a PI may not run jobs
     otherwise). A job already queued or running for the same study and filters is returned
-    instead of a second one (the debounce).
+    instead of a second one (the debounce; a running job computes again when the table changed
+    meanwhile: :func:`statistics_job_compute`).
 
     Raises
     ------

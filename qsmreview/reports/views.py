@@ -71,13 +71,15 @@ def study_reports(request: HttpRequest, study_id: int) -> HttpResponse:
     # A queued job on an up-to-date snapshot will find nothing to do: no progress to show.
     job = None if up_to_date else pending_job(study, filters)
     failed = None
-    if snapshot is None and job is None:
+    if not up_to_date and job is None:
         last = newest_job(study, filters)
-        if last is not None and last.status == "failed":
+        if last is not None and last.status == "failed" and (snapshot is None or last.created_at > snapshot.created_at):
             failed = last  # shown with its message; "Compute again" asks once more
         else:
-            # A filter combination without a snapshot is computed as a job, its progress shown here.
-            job = statistics_request(by=request.user, study=study, filters=filters, trigger="opened on the dashboard")
+            # A filter combination without a snapshot, or whose snapshot is older than the
+            # measurements, is computed as a job, its progress shown here.
+            trigger = "opened on the dashboard" + ("" if snapshot is None else ": the measurements changed")
+            job = statistics_request(by=request.user, study=study, filters=filters, trigger=trigger)
     patients = selectors.patient_table(study, table.rows)
     current_runs = list(consensus_selectors.current_runs(study))
     pooled = consensus_selectors.pooled_agreement(current_runs)

@@ -160,3 +160,17 @@ def test_it_offers_each_raters_own_lesions_and_links_them_to_their_candidate(stu
     assert point["url"] == f"/sessions/{run.session_id}/consensus/#candidate-3" and point["source"] == "rater:rater2"
     assert Job.objects.filter(kind="statistics", parameters__filters__source="rater:rater2").count() == 1
     assert "no rater &#x27;nobody&#x27;" in unknown and "showing the default filters" in unknown
+
+
+def test_it_queues_a_job_when_the_snapshot_is_older_than_the_measurements(study, run, pi, admin):
+    from qsmreview.reports.services import lesion_table_import
+
+    statistics_compute(by=system("test"), study=study)
+    lesion_table_import(by=admin, study=study, name="later.csv", content=IMPORTED_CSV.encode())
+    Job.objects.filter(kind="statistics").delete()  # as if the automatic trigger was missed
+
+    text = _client(pi).get(f"/studies/{study.pk}/reports/").content.decode()
+
+    job = Job.objects.get(kind="statistics")
+    assert job.parameters["trigger"] == "opened on the dashboard: the measurements changed"
+    assert 'data-testid="stale"' in text and f'data-job="{job.pk}"' in text

@@ -9,7 +9,7 @@ from scipy import stats
 from qsmreview.access import system
 from qsmreview.errors import NotFound, ValidationFailed
 from qsmreview.jobs.models import Job
-from qsmreview.reports.filters import Filters, parse_filters
+from qsmreview.reports.filters import DEFAULT, Filters, parse_filters
 from qsmreview.reports.models import StatisticsSnapshot
 from qsmreview.reports.services import statistics_compute, statistics_request
 
@@ -221,3 +221,24 @@ def test_it_refuses_a_rater_the_study_does_not_have(study, run):
 def test_it_refuses_a_malformed_rater_source(source):
     with pytest.raises(ValidationFailed, match="rater's username"):
         parse_filters({"source": source})
+
+
+def test_a_change_while_the_job_computes_is_computed_before_the_job_ends(study, run, admin, pi):
+    from qsmreview.reports.selectors import lesion_table
+    from qsmreview.reports.services import lesion_table_import, statistics_job_compute
+    from tests.reports.conftest import IMPORTED_CSV
+
+    job = statistics_request(by=pi, study=study)
+    changed = []
+
+    def progress(fraction, stage):
+        if stage == "analysing" and not changed:  # an import commits while the job analyses
+            changed.append(lesion_table_import(by=admin, study=study, name="late.csv", content=IMPORTED_CSV.encode()))
+
+    snapshot = statistics_job_compute(job=job, filters=DEFAULT, trigger="test", progress=progress)
+
+    made = list(StatisticsSnapshot.objects.filter(job=job).order_by("pk"))
+    assert len(made) == 2 and made[-1].pk == snapshot.pk
+    assert made[0].inputs["imported_tables"] == [] and snapshot.inputs["imported_tables"][0]["name"] == "late.csv"
+    assert snapshot.input_digest == lesion_table(study, DEFAULT).digest
+    assert snapshot.trigger == "the measurements changed while the statistics were computed"
