@@ -159,6 +159,26 @@ def _session_name(s: dict[str, Any], per_subject: Counter, lesion: int) -> str:
     return str(lesion)
 
 
+def _measured_row(
+    s: dict[str, Any], per_subject: Counter, r: dict[str, Any], *, source: str, consensus_lesion: int | None
+) -> dict[str, Any]:
+    """A study-table row of a lesion measured by a consensus run (``s``: its measurement set's
+    values; ``r``: the row's; QC exclusion only on consensus rows)."""
+    return {
+        "subject": s["run__session__subject__code"],
+        "lesion": _session_name(s, per_subject, r["lesion"]),
+        "lesion_type": r["lesion_type"] or "unclassified",
+        "portion": r["portion"] if r["lesion_type"] else "",
+        "relative_susceptibility_ppm": r["relative_susceptibility_ppm"],
+        "excluded": bool(r.get("excluded", False)),
+        "exclusion_reason": r.get("exclusion_reason", ""),
+        "source": source,
+        "session": s["run__session_id"],
+        "consensus_run": s["run_id"],
+        "consensus_lesion": consensus_lesion,
+    }
+
+
 def _rater_rows(sets: list[dict[str, Any]], rater: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The rater's own lesions of the runs of ``sets``: (rows, one input entry per run)."""
     from qsmreview.consensus.models import ConsensusRun
@@ -173,21 +193,11 @@ def _rater_rows(sets: list[dict[str, Any]], rater: str) -> tuple[list[dict[str, 
     for r in RaterLesionRow.objects.filter(run_id__in=list(by_run), rater=rater).order_by("run_id", "lesion", "portion").values(
         "run_id", "lesion", "lesion_type", "portion", "relative_susceptibility_ppm", "extras"
     ):
-        s = by_run[r["run_id"]]
+        extras = r["extras"] or {}
         rows.append({
-            "subject": s["run__session__subject__code"],
-            "lesion": _session_name(s, per_subject, r["lesion"]),
-            "lesion_type": r["lesion_type"] or "unclassified",
-            "portion": r["portion"] if r["lesion_type"] else "",
-            "relative_susceptibility_ppm": r["relative_susceptibility_ppm"],
-            "excluded": False,
-            "exclusion_reason": "",
-            "source": f"rater:{rater}",
-            "session": s["run__session_id"],
-            "consensus_run": s["run_id"],
-            "consensus_lesion": None,
-            "candidate": (r["extras"] or {}).get("candidate"),
-            "centroid_mm": (r["extras"] or {}).get("centroid_mm"),
+            **_measured_row(by_run[r["run_id"]], per_subject, r, source=f"rater:{rater}", consensus_lesion=None),
+            "candidate": extras.get("candidate"),
+            "centroid_mm": extras.get("centroid_mm"),
         })
     runs = [
         {"consensus_run": s["run_id"], "session": s["run__session_id"], "subject": s["run__session__subject__code"],
@@ -220,20 +230,8 @@ def lesion_table(study: Study, filters: Filters) -> StudyTable:
             "measurement_set_id", "lesion", "lesion_type", "portion", "relative_susceptibility_ppm",
             "excluded", "exclusion_reason",
         ):
-            s = by_set[r["measurement_set_id"]]
-            rows.append({
-                "subject": s["run__session__subject__code"],
-                "lesion": _session_name(s, per_subject, r["lesion"]),
-                "lesion_type": r["lesion_type"] or "unclassified",
-                "portion": r["portion"] if r["lesion_type"] else "",
-                "relative_susceptibility_ppm": r["relative_susceptibility_ppm"],
-                "excluded": r["excluded"],
-                "exclusion_reason": r["exclusion_reason"],
-                "source": "consensus",
-                "session": s["run__session_id"],
-                "consensus_run": s["run_id"],
-                "consensus_lesion": r["lesion"],
-            })
+            rows.append(_measured_row(by_set[r["measurement_set_id"]], per_subject, r, source="consensus",
+                                      consensus_lesion=r["lesion"]))
     if filters.source in ("all", "imported") and not filters.solver:
         tables = list(
             ImportedLesionTable.objects.filter(study=study).order_by("pk").values("pk", "name", "sha256", "n_rows")
