@@ -212,6 +212,9 @@ ROUTES = {
               lambda w, t: {"file": _lesion_csv()}, multipart=True),
         # export: the study's admins and PI download QSM, consensus and raters' names; raters never
         Route("export.bids_zip", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/export/bids.zip"),
+        Route("export.list", "get", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/exports/"),
+        Route("export.prepare", "post", lambda w, t: f"/api/v1/studies/{w.side(t).study.pk}/exports/"),
+        Route("export.download", "get", lambda w, t: f"/api/v1/exports/{w.side(t).export.pk}/download/"),
     ]
 }
 
@@ -287,6 +290,9 @@ reports.patient_table_csv  401       404      404   404     200/404 200/404 404/
 reports.imported_tables    401       404      404   404     200/404 200/404 404/200     200
 reports.import             401       404      404   404     403/404 201/404 404/201     201
 export.bids_zip            401       404      404   404     200/404 200/404 404/200     200
+export.list                401       404      404   404     200/404 200/404 404/200     200
+export.prepare             401       404      404   404     202/404 202/404 404/202     202
+export.download            401       404      404   404     200/404 200/404 404/200     200
 """
 
 _OWN_SERIES = {"own:t2star_mag", "own:qsm", "own:lesion_mask"}
@@ -472,7 +478,11 @@ def test_it_covers_every_route_of_the_statistics_api():
 def test_it_covers_every_route_of_the_exports_api():
     from qsmreview.exports.api.urls import urlpatterns
 
-    covered = {"api-study-export-bids": {"export.bids_zip"}}
+    covered = {
+        "api-study-export-bids": {"export.bids_zip"},
+        "api-study-exports": {"export.list", "export.prepare"},
+        "api-export-download": {"export.download"},
+    }
     assert {p.name for p in urlpatterns} == set(covered)
     for rows in covered.values():
         assert rows <= set(ROUTES) | set(LIST_MATRIX)

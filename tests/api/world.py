@@ -90,6 +90,8 @@ class Side:
     decision: object = None
     #: the study's statistics snapshot (default filters), computed from that run
     snapshot: object = None
+    #: a prepared BIDS export of the study (a small stored zip)
+    export: object = None
 
 
 @dataclass
@@ -144,7 +146,29 @@ def build_side(name: str, study: Study, session: Session, member, uploader) -> S
     from qsmreview.reports.services import statistics_compute
 
     snapshot = statistics_compute(by=system("test world"), study=study)
-    return Side(name, study, session.subject, session, series, member, jobs, run, decision, snapshot)
+    export = make_export(study)
+    return Side(name, study, session.subject, session, series, member, jobs, run, decision, snapshot, export)
+
+
+def make_export(study: Study):
+    """A prepared export of ``study`` with a small zip stored (what the export job leaves)."""
+    import hashlib
+    import io
+    import zipfile
+
+    from django.core.files.base import ContentFile
+
+    from qsmreview.exports.models import StudyExport
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("study-bids/dataset_description.json", '{"Name": "test", "DatasetType": "derivative"}')
+    body = buf.getvalue()
+    export = StudyExport(study=study, name="study-bids.zip", sha256=hashlib.sha256(body).hexdigest(),
+                         size=len(body), n_sessions=0, n_files=1)
+    export.file.save("study-bids.zip", ContentFile(body), save=False)
+    export.save()
+    return export
 
 
 def build_world(*, users: dict[str, object], own: Side, other: Side) -> World:
@@ -163,6 +187,7 @@ def build_world(*, users: dict[str, object], own: Side, other: Side) -> World:
 def db_fingerprint() -> tuple:
     """Everything a refused write must leave unchanged."""
     from qsmreview.consensus.models import ConsensusDecision, MeasurementSet
+    from qsmreview.exports.models import StudyExport
     from qsmreview.reports.models import ImportedLesionRow, ImportedLesionTable, StatisticsSnapshot
     from qsmreview.studies.models import Membership
 
@@ -178,6 +203,7 @@ def db_fingerprint() -> tuple:
         list(ImportedLesionTable.objects.order_by("pk").values()),
         list(ImportedLesionRow.objects.order_by("pk").values()),
         list(StatisticsSnapshot.objects.order_by("pk").values("pk")),
+        list(StudyExport.objects.order_by("pk").values()),
     )
 
 

@@ -32,7 +32,11 @@ def qsm_values(seed: int) -> np.ndarray:
 
 
 @pytest.fixture
-def exportable(study, session, admin, media_root) -> Exportable:
+def exportable(study, session, admin, request) -> Exportable:
+    # Stored files under the test's own MEDIA_ROOT; worker tests keep the shared one (the worker
+    # process reads it).
+    if request.node.get_closest_marker("worker") is None:
+        request.getfixturevalue("media_root")
     from qsmreview.studies.models import Session, Subject
     from qsmreview.studies.services.series import series_create_derived
     from tests.consensus.factories import make_consensus_run

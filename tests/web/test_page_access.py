@@ -38,6 +38,8 @@ study_consensus      302       404      404     200/404 200/404 404/200     200
 reports              302       404      404     200/404 200/404 404/200     200
 reports_import       302       404      404     404     200/404 404/200     200
 export_bids          302       404      404     200/404 200/404 404/200     200
+exports              302       404      404     200/404 200/404 404/200     200
+export_download      302       404      404     200/404 200/404 404/200     200
 """
 
 
@@ -49,6 +51,8 @@ class Side:
     session_id: int = 0
     #: a session of the study with no consensus run
     bare_session_id: int = 0
+    #: a prepared export of the study
+    export_id: int = 0
 
 
 @dataclass
@@ -74,6 +78,8 @@ PAGES: dict[str, Callable[[Side], str]] = {
     "reports": lambda s: f"/studies/{s.study_id}/reports/",
     "reports_import": lambda s: f"/studies/{s.study_id}/reports/import/",
     "export_bids": lambda s: f"/studies/{s.study_id}/export/bids.zip",
+    "exports": lambda s: f"/studies/{s.study_id}/exports/",
+    "export_download": lambda s: f"/exports/{s.export_id}/download/",
 }
 
 
@@ -98,6 +104,7 @@ def world(study, other_study, session, other_session, admin, rater, pi, other_ad
           assignment, media_root) -> World:
     from qsmreview.studies.models import Session
     from tests.api.world import make_series as stored_series
+    from tests.api.world import make_export
     from tests.consensus.factories import make_consensus_run
 
     def side(study_, session_) -> Side:
@@ -113,6 +120,7 @@ def world(study, other_study, session, other_session, admin, rater, pi, other_ad
         # a stored QSM on the consensus grid, newer than the placeholder rows above (which have no
         # file): the one the export writes
         stored_series(session_, "qsm", label="stored")
+        made.export_id = make_export(study_).pk
         return made
 
     users = {"anonymous": None, "outsider": outsider, "rater": rater, "pi": pi, "admin": admin,
@@ -142,7 +150,7 @@ def test_it_covers_every_page_route() -> None:
 def test_it_covers_every_export_page_route() -> None:
     from qsmreview.exports.urls import urlpatterns
 
-    covered = {"study-export-bids": {"export_bids"}}
+    covered = {"study-export-bids": {"export_bids"}, "study-exports": {"exports"}, "export-download": {"export_download"}}
     assert {p.name for p in urlpatterns} == set(covered)
     for pages in covered.values():
         assert pages <= set(PAGES)

@@ -1,8 +1,12 @@
-"""``GET /api/v1/studies/{id}/export/bids.zip``: the study's BIDS derivatives dataset as a zip.
+"""The export routes. The study's admins and PI only: for a rater or an outsider the study (and
+its exports) do not exist (404).
 
-Built by :func:`qsmreview.exports.services.study_export_zip` into a temporary file, then streamed;
-the temporary folder is removed as soon as the file is open (the open file stays readable). The
-study's admins and PI only: for a rater or an outsider the study does not exist (404).
+- ``GET /api/v1/studies/{id}/export/bids.zip``: the study's BIDS derivatives dataset as a zip,
+  built by :func:`qsmreview.exports.services.study_export_zip` into a temporary file in the
+  request, then streamed (the temporary folder is removed as soon as the file is open).
+- ``POST /api/v1/studies/{id}/exports/``: prepare one on the workers (an ``export`` job, 202);
+  ``GET``: the prepared ones; ``GET /api/v1/exports/{id}/download/``: one of them
+  (:mod:`qsmreview.exports.prepared`).
 """
 
 from __future__ import annotations
@@ -10,14 +14,21 @@ from __future__ import annotations
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from qsmreview.access import AnyUser
 from qsmreview.api.downloads import JsonErrorsForDownloads
+from qsmreview.exports.models import StudyExport
+from qsmreview.exports.prepared import export_for_download, export_request, exports_of
 from qsmreview.exports.services import study_export_zip
+from qsmreview.processing.api.serializers import JobBriefSerializer
 from qsmreview.studies.api.serializers import ErrorSerializer
+
+_ERRORS = {401: OpenApiResponse(description="not authenticated"), 404: ErrorSerializer}
 
 
 def export_zip_response(user: AnyUser, study_id: int) -> HttpResponse:
@@ -28,6 +39,32 @@ def export_zip_response(user: AnyUser, study_id: int) -> HttpResponse:
     response["Cache-Control"] = "private, no-store"
     response["Vary"] = "Authorization, Cookie"
     return response
+
+
+def export_file_response(export: StudyExport) -> FileResponse:
+    """A prepared export's zip as an attachment, streamed from storage."""
+    response = FileResponse(export.file.open("rb"), as_attachment=True, filename=export.name,
+                            content_type="application/zip")
+    response["Cache-Control"] = "private, no-store"
+    response["Vary"] = "Authorization, Cookie"
+    return response
+
+
+class StudyExportOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    study = serializers.IntegerField(source="study_id")
+    job = serializers.IntegerField(source="job_id", allow_null=True)
+    requested_by = serializers.CharField(source="requested_by.username", allow_null=True, default=None)
+    name = serializers.CharField()
+    sha256 = serializers.CharField()
+    size = serializers.IntegerField()
+    n_sessions = serializers.IntegerField()
+    n_files = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    download = serializers.SerializerMethodField()
+
+    def get_download(self, obj: StudyExport) -> str:
+        return f"/api/v1/exports/{obj.pk}/download/"
 
 
 @extend_schema(tags=["exports"])
@@ -54,3 +91,40 @@ class StudyBidsExportApi(JsonErrorsForDownloads, APIView):
     )
     def get(self, request: Request, pk: int) -> HttpResponse:
         return export_zip_response(request.user, pk)
+
+
+@extend_schema(tags=["exports"])
+class StudyExportsApi(APIView):
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+
+    @extend_schema(
+        summary="The study's prepared BIDS exports, newest first (admins and PI)",
+        responses={200: StudyExportOutputSerializer(many=True), **_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(StudyExportOutputSerializer(exports_of(by=request.user, study=pk), many=True).data)
+
+    @extend_schema(
+        summary="Prepare a BIDS export on the workers (an `export` job; admins and PI)",
+        description=(
+            "Answers 202 with the job (the one already queued or running for the study, if any). "
+            "When it succeeds, `GET` lists the export with its `download` URL; the newest three are kept."
+        ),
+        request=None,
+        responses={202: JobBriefSerializer, **_ERRORS},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        job = export_request(by=request.user, study=pk)
+        return Response(JobBriefSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema(tags=["exports"])
+class ExportDownloadApi(JsonErrorsForDownloads, APIView):
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+
+    @extend_schema(
+        summary="Download a prepared BIDS export (zip)",
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, **_ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> FileResponse:
+        return export_file_response(export_for_download(by=request.user, pk=pk))

@@ -1,9 +1,10 @@
 """Deleting stored files that no row references (left by a rolled-back transaction or a crash).
 
-Three kinds of files are stored before their row is committed: series
+Four kinds of files are stored before their row is committed: series
 (:mod:`qsmreview.studies.services.series`, under ``studies/``), the masks of annotation
-revisions (:mod:`qsmreview.annotations.services`, under ``annotations/``) and the label maps of
-consensus measurement sets (:mod:`qsmreview.consensus.services`, under ``consensus/``). A third is derived
+revisions (:mod:`qsmreview.annotations.services`, under ``annotations/``), the label maps of
+consensus measurement sets (:mod:`qsmreview.consensus.services`, under ``consensus/``), and
+prepared exports (:mod:`qsmreview.exports.prepared`, under ``exports/``). Another is derived
 from a row and cached: the display volume of a series (:mod:`qsmreview.studies.services.display`,
 under ``display/``), which outlives its series when the series is deleted.
 The store-then-commit service removes the file itself when its own transaction fails. It cannot do
@@ -64,6 +65,7 @@ def _swept() -> list[tuple[str, Storage, set[str]]]:
     display caches come last (their names are derived, not stored: see :func:`storage_sweep_orphans`)."""
     from qsmreview.annotations.models import ANNOTATION_STORAGE_PREFIX, Revision
     from qsmreview.consensus.models import CONSENSUS_STORAGE_PREFIX, ConsensusRun, MeasurementSet
+    from qsmreview.exports.models import EXPORT_STORAGE_PREFIX, StudyExport
     from qsmreview.studies.services.display import DISPLAY_STORAGE_PREFIX, display_cache_name
 
     return [
@@ -86,6 +88,11 @@ def _swept() -> list[tuple[str, Storage, set[str]]]:
                 for name in pair
             }
             | {name for name in ConsensusRun.objects.values_list("vessel_proposals", flat=True) if name},
+        ),
+        (
+            EXPORT_STORAGE_PREFIX,
+            StudyExport._meta.get_field("file").storage,
+            set(StudyExport.objects.values_list("file", flat=True)),
         ),
         (
             DISPLAY_STORAGE_PREFIX,

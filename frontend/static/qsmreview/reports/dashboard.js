@@ -130,19 +130,4 @@
     () => { document.body.dataset.figures = "ready"; },
     (error) => { document.body.dataset.figures = "failed"; console.error(error); },
   );
-
-  // A statistics job for these filters: show its progress, reload when it is done.
-  const progress = document.querySelector("[data-testid=job-progress]");
-  if (progress) {
-    const poll = () => fetch(`/api/v1/jobs/${progress.dataset.job}/`, { headers: { Accept: "application/json" } })
-      .then((r) => r.json())
-      .then((job) => {
-        progress.querySelector("progress").value = job.progress;
-        progress.querySelector(".stage").textContent = job.stage || job.status;
-        if (["succeeded", "failed", "cancelled"].includes(job.status)) window.location.reload();
-        else setTimeout(poll, 1500);
-      })
-      .catch(() => setTimeout(poll, 5000));
-    setTimeout(poll, 1000);
-  }
 })();
