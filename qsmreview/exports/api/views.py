@@ -11,6 +11,8 @@ its exports) do not exist (404).
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -35,16 +37,17 @@ def export_zip_response(user: AnyUser, study_id: int) -> HttpResponse:
     """The zip as an attachment (shared by the API route and the study page's button)."""
     with study_export_zip(by=user, study=study_id) as (path, name):
         stream = open(path, "rb")  # closed by the response; the folder goes when this block ends
-    response = FileResponse(stream, as_attachment=True, filename=name, content_type="application/zip")
-    response["Cache-Control"] = "private, no-store"
-    response["Vary"] = "Authorization, Cookie"
-    return response
+    return _zip_attachment(stream, name)
 
 
 def export_file_response(export: StudyExport) -> FileResponse:
     """A prepared export's zip as an attachment, streamed from storage."""
-    response = FileResponse(export.file.open("rb"), as_attachment=True, filename=export.name,
-                            content_type="application/zip")
+    return _zip_attachment(export.file.open("rb"), export.name)
+
+
+def _zip_attachment(stream: Any, name: str) -> FileResponse:
+    """A zip download that no shared cache keeps (it holds the study's QSM and consensus)."""
+    response = FileResponse(stream, as_attachment=True, filename=name, content_type="application/zip")
     response["Cache-Control"] = "private, no-store"
     response["Vary"] = "Authorization, Cookie"
     return response
