@@ -8,9 +8,14 @@ import hashlib
 import pytest
 
 from qsmreview.exports.models import StudyExport
-from tests.exports.conftest import Exportable, exportable  # noqa: F401  (the fixture)
+from tests.exports.conftest import Exportable, make_exportable
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def exportable(study, session, admin) -> Exportable:
+    return make_exportable(study, session, admin)  # the shared MEDIA_ROOT: the worker reads it
 
 
 def test_a_pi_prepares_and_downloads_an_export(logged_in_page, live_server, exportable: Exportable, pi, celery_worker,

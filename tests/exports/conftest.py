@@ -37,6 +37,11 @@ def exportable(study, session, admin, request) -> Exportable:
     # process reads it).
     if request.node.get_closest_marker("worker") is None:
         request.getfixturevalue("media_root")
+    return make_exportable(study, session, admin)
+
+
+def make_exportable(study, session, admin) -> Exportable:
+    """The study described above, stored (for fixtures elsewhere, e.g. the browser tests)."""
     from qsmreview.studies.models import Session, Subject
     from qsmreview.studies.services.series import series_create_derived
     from tests.consensus.factories import make_consensus_run
