@@ -28,7 +28,7 @@ from django.core.files import File
 from django.db import transaction
 
 from qsmreview.access import Actor, system, user_or_none
-from qsmreview.errors import Conflict, NotFound
+from qsmreview.errors import NotFound
 from qsmreview.exports.models import KEEP_EXPORTS, StudyExport
 from qsmreview.exports.services import export_basename, study_export, study_for_export
 from qsmreview.jobs.runners import Report
@@ -45,9 +45,9 @@ def _dedupe_key(study: Study) -> str:
 
 def pending_export_job(study: Study) -> Any:
     """The export job queued or running for the study, or None."""
-    from qsmreview.jobs.models import ACTIVE_STATUSES, Job
+    from qsmreview.jobs.services import pending_job
 
-    return Job.objects.filter(dedupe_key=_dedupe_key(study), status__in=ACTIVE_STATUSES).first()
+    return pending_job(_dedupe_key(study))
 
 
 def export_request(*, by: Actor, study: Study | int | str) -> Any:
@@ -59,27 +59,16 @@ def export_request(*, by: Actor, study: Study | int | str) -> Any:
     NotFound
         ``by`` may not export the study (raters, outsiders) or it does not exist.
     """
-    from qsmreview.jobs.services import job_submit
+    from qsmreview.jobs.services import job_submit_or_pending
 
     found = study_for_export(by=by, study=study)
-    twin = pending_export_job(found)
-    if twin is not None:
-        return twin
-    who = by.get_username() if by is not None else "?"
-    try:
-        with transaction.atomic():
-            return job_submit(
-                kind=EXPORT_KIND,
-                parameters={"requested_by": getattr(user_or_none(by), "pk", None)},
-                study=found,
-                by=system(f"export for {who}"),
-                dedupe_key=_dedupe_key(found),
-            )
-    except Conflict:
-        twin = pending_export_job(found)
-        if twin is None:
-            raise
-        return twin
+    return job_submit_or_pending(
+        kind=EXPORT_KIND,
+        parameters={"requested_by": getattr(user_or_none(by), "pk", None)},
+        study=found,
+        by=system(f"export for {by.get_username()}"),
+        dedupe_key=_dedupe_key(found),
+    )
 
 
 def _requester(job: Any) -> Actor:

@@ -111,12 +111,33 @@ def job_submit(
                 celery_task_id=task_id,
             )
     except IntegrityError:
-        twin = Job.objects.filter(dedupe_key=dedupe_key, status__in=ACTIVE_STATUSES).first() if dedupe_key else None
+        twin = pending_job(dedupe_key)
         if twin is None:
             raise
         raise Conflict(f"an identical job (#{twin.pk}) is already {twin.status}") from None
     _send_on_commit(job.pk, task_id)
     return job
+
+
+def pending_job(dedupe_key: str) -> Job | None:
+    """The job queued or running under ``dedupe_key`` (None for an empty key or none)."""
+    return Job.objects.filter(dedupe_key=dedupe_key, status__in=ACTIVE_STATUSES).first() if dedupe_key else None
+
+
+def job_submit_or_pending(*, dedupe_key: str, **submit: Any) -> Job:
+    """The job queued or running under ``dedupe_key``, else a new one (:func:`job_submit` with
+    ``submit``): a request that repeats one in flight joins it, also when both race to submit."""
+    twin = pending_job(dedupe_key)
+    if twin is not None:
+        return twin
+    try:
+        with transaction.atomic():
+            return job_submit(dedupe_key=dedupe_key, **submit)
+    except Conflict:
+        twin = pending_job(dedupe_key)
+        if twin is None:
+            raise
+        return twin
 
 
 def _send_on_commit(job_id: int, task_id: str) -> None:

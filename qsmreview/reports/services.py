@@ -23,7 +23,7 @@ from qsmreview.access import (
     system,
     user_or_none,
 )
-from qsmreview.errors import Conflict, NotFound, ValidationFailed
+from qsmreview.errors import NotFound, ValidationFailed
 from qsmreview.jobs.runners import Report
 from qsmreview.reports import selectors
 from qsmreview.reports.filters import DEFAULT, Filters, parse_filters
@@ -44,7 +44,8 @@ def _require_visible(by: Actor, study: Study) -> None:
         raise NotFound("no such study")
 
 
-def _dedupe_key(study: Study, filters: Filters) -> str:
+def statistics_dedupe_key(study: Study, filters: Filters) -> str:
+    """The key that lets one statistics job per study and filters be queued or running."""
     return f"{STATISTICS_KIND}:study:{study.pk}:{filters.key}"
 
 
@@ -160,33 +161,21 @@ def statistics_request(*, by: Actor, study: Study, filters: Filters = DEFAULT, t
     NotFound
         ``by`` may not read the study's statistics.
     """
-    from qsmreview.jobs.models import ACTIVE_STATUSES, Job
-    from qsmreview.jobs.services import job_submit
+    from qsmreview.jobs.services import job_submit_or_pending
 
     _require_visible(by, study)
     if not isinstance(by, SystemActor) and not can_see_unblinded(by, study):
         raise NotFound("no such study")
-    key = _dedupe_key(study, filters)
-    twin = Job.objects.filter(dedupe_key=key, status__in=ACTIVE_STATUSES).first()
-    if twin is not None:
-        return twin
     who = by.get_username() if not isinstance(by, SystemActor) else by.reason
     trigger = trigger or f"requested by {who}"
-    try:
-        with transaction.atomic():
-            return job_submit(
-                kind=STATISTICS_KIND,
-                parameters={"filters": filters.as_dict(), "trigger": trigger[:200],
-                            "requested_by": getattr(user_or_none(by), "pk", None)},
-                study=study,
-                by=system(f"statistics for {who}"),
-                dedupe_key=key,
-            )
-    except Conflict:
-        twin = Job.objects.filter(dedupe_key=key, status__in=ACTIVE_STATUSES).first()
-        if twin is None:
-            raise
-        return twin
+    return job_submit_or_pending(
+        kind=STATISTICS_KIND,
+        parameters={"filters": filters.as_dict(), "trigger": trigger[:200],
+                    "requested_by": getattr(user_or_none(by), "pk", None)},
+        study=study,
+        by=system(f"statistics for {who}"),
+        dedupe_key=statistics_dedupe_key(study, filters),
+    )
 
 
 def statistics_after_change(*, study_id: int, what: str) -> None:

@@ -5,19 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from qsmreview.reports.filters import Filters
-from qsmreview.reports.services import STATISTICS_KIND
+from qsmreview.reports.services import STATISTICS_KIND, statistics_dedupe_key
 
 
 def pending_job(study: Any, filters: Filters) -> Any:
     """A statistics job queued or running for the study under these filters, or None."""
-    from qsmreview.jobs.models import ACTIVE_STATUSES, Job
+    from qsmreview.jobs.services import pending_job as pending
 
-    return (
-        Job.objects.filter(study=study, kind=STATISTICS_KIND, status__in=ACTIVE_STATUSES,
-                           dedupe_key=f"{STATISTICS_KIND}:study:{study.pk}:{filters.key}")
-        .order_by("-created_at")
-        .first()
-    )
+    return pending(statistics_dedupe_key(study, filters))
 
 
 def newest_job(study: Any, filters: Filters) -> Any:
@@ -25,7 +20,7 @@ def newest_job(study: Any, filters: Filters) -> Any:
     from qsmreview.jobs.models import Job
 
     return (
-        Job.objects.filter(study=study, kind=STATISTICS_KIND, dedupe_key=f"{STATISTICS_KIND}:study:{study.pk}:{filters.key}")
+        Job.objects.filter(study=study, kind=STATISTICS_KIND, dedupe_key=statistics_dedupe_key(study, filters))
         .order_by("-created_at", "-pk")
         .first()
     )
