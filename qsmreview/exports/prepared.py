@@ -4,8 +4,8 @@ and kept for download, so a large study never ties up a web request and its prog
 - :func:`export_request` queues the job (the study's admins and PI; the system submits it on the
   requester's behalf, as for statistics). A job already queued or running for the study is
   returned instead of a second one.
-- :func:`export_prepare` is the job's work: :func:`~qsmreview.exports.services.study_export` as
-  the requester (their rights checked again when it runs) into a temporary zip, stored (store then
+- :func:`export_prepare` is the job's work: :func:`~qsmreview.exports.services.study_export_zip`
+  as the requester (their rights checked again when it runs), stored (store then
   commit), recorded as a :class:`~qsmreview.exports.models.StudyExport`; older exports beyond the
   newest :data:`~qsmreview.exports.models.KEEP_EXPORTS` are deleted with their files.
 - :func:`exports_of` and :func:`export_for_download` read them (admins and PI; 404 for everyone
@@ -17,12 +17,8 @@ export_study`` still build the same zip on the spot.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.db import transaction
@@ -30,7 +26,7 @@ from django.db import transaction
 from qsmreview.access import Actor, system, user_or_none
 from qsmreview.errors import NotFound
 from qsmreview.exports.models import KEEP_EXPORTS, StudyExport
-from qsmreview.exports.services import export_basename, study_export, study_for_export
+from qsmreview.exports.services import study_export_zip, study_for_export
 from qsmreview.jobs.runners import Report
 from qsmreview.studies.models import Study
 from qsmreview.studies.storage import sha256_of_path, storage_delete_quietly
@@ -92,42 +88,27 @@ def export_prepare(*, job: Any, progress: Report | None = None) -> StudyExport:
     """
     report = progress or (lambda fraction, stage: None)
     by = _requester(job)
-    study = study_for_export(by=by, study=job.study_id)
-    name = f"{export_basename(study)}.zip"
-    tmp = Path(tempfile.mkdtemp(prefix="qsmreview-export-", dir=settings.FILE_UPLOAD_TEMP_DIR))
     stored: str | None = None
     storage = StudyExport._meta.get_field("file").storage
     try:
-        steps = {"done": 0, "total": 1}
-
-        def said(line: str) -> None:
-            # "exporting N session(s) of ...", then a line per session, then "zipping"
-            words = line.split()
-            if len(words) > 1 and words[0] == "exporting" and words[1].isdigit():
-                steps["total"] = int(words[1]) + 1
-            else:
-                steps["done"] += 1
-            report(0.05 + 0.8 * min(steps["done"] / steps["total"], 1.0), line)
-
-        written = study_export(by=by, study=study, out=tmp / name, as_zip=True, progress=said)
-        report(0.9, "storing the zip")
-        sha256, size = sha256_of_path(tmp / name)
-        export = StudyExport(study=study, job=job, requested_by=user_or_none(by), name=name, sha256=sha256,
-                             size=size, n_sessions=len(written.sessions), n_files=len(written.files))
-        with open(tmp / name, "rb") as fh:
-            export.file.save(name, File(fh), save=False)
-        stored = export.file.name
+        with study_export_zip(by=by, study=job.study_id,
+                              report=lambda fraction, stage: report(0.05 + 0.8 * fraction, stage)) as (path, name, written):
+            report(0.9, "storing the zip")
+            sha256, size = sha256_of_path(path)
+            export = StudyExport(study_id=job.study_id, job=job, requested_by=user_or_none(by), name=name,
+                                 sha256=sha256, size=size, n_sessions=len(written.sessions), n_files=len(written.files))
+            with open(path, "rb") as fh:
+                export.file.save(name, File(fh), save=False)
+            stored = export.file.name
         with transaction.atomic():
             export.save()
-            stale = list(StudyExport.objects.filter(study=study).order_by("-created_at", "-pk")[KEEP_EXPORTS:])
+            stale = list(StudyExport.objects.filter(study_id=job.study_id).order_by("-created_at", "-pk")[KEEP_EXPORTS:])
             StudyExport.objects.filter(pk__in=[e.pk for e in stale]).delete()
             names = [e.file.name for e in stale]
             transaction.on_commit(lambda: [storage_delete_quietly(storage, n) for n in names])
     except BaseException:
         storage_delete_quietly(storage, stored)
         raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     report(0.99, "done")
     return export
 

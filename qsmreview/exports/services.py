@@ -333,20 +333,36 @@ def study_export(
     dataset = study_export_dataset(by=by, study=found)
     if progress is not None:
         progress(f"exporting {len(dataset.sessions)} session(s) of {found.name!r}")
+    return _write(dataset, Path(out), as_zip=as_zip, overwrite=overwrite, progress=progress)
+
+
+def _write(dataset: DatasetExport, out: Path, **options: Any) -> WriteReport:
     try:
-        return write_dataset(dataset, Path(out), as_zip=as_zip, overwrite=overwrite, progress=progress)
+        return write_dataset(dataset, out, **options)
     except ExportError as exc:
         raise ValidationFailed(str(exc)) from exc
 
 
 @contextmanager
-def study_export_zip(*, by: Actor, study: Study | int | str) -> Iterator[tuple[Path, str]]:
-    """The study's dataset as a temporary zip file (path, download name), removed on exit."""
+def study_export_zip(
+    *, by: Actor, study: Study | int | str, report: Callable[[float, str], None] | None = None
+) -> Iterator[tuple[Path, str, WriteReport]]:
+    """The study's dataset as a temporary zip file (path, download name, what was written),
+    removed on exit. ``report(fraction, stage)`` follows the sessions written, then the zipping."""
     found = study_for_export(by=by, study=study)
     name = f"{export_basename(found)}.zip"
+    dataset = study_export_dataset(by=by, study=found)
+    steps, done = len(dataset.sessions) + 1, 0  # each session, then the zip
+
+    def said(line: str) -> None:
+        nonlocal done
+        done += 1
+        if report is not None:
+            report(min(done / steps, 1.0), line)
+
     tmp = Path(tempfile.mkdtemp(prefix="qsmreview-export-", dir=settings.FILE_UPLOAD_TEMP_DIR))
     try:
-        study_export(by=by, study=found, out=tmp / name, as_zip=True)
-        yield tmp / name, name
+        written = _write(dataset, tmp / name, as_zip=True, progress=said)
+        yield tmp / name, name, written
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

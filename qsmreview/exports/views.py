@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from qsmreview.errors import DomainError, NotFound
@@ -52,8 +52,13 @@ def study_exports(request: HttpRequest, study_id: int) -> HttpResponse:
 
 
 @login_required
-def export_download(request: HttpRequest, export_id: int) -> FileResponse:
+def export_download(request: HttpRequest, export_id: int) -> HttpResponse:
     try:
-        return export_file_response(export_for_download(by=request.user, pk=export_id))
+        export = export_for_download(by=request.user, pk=export_id)
     except NotFound as exc:
         raise Http404(exc.message) from exc
+    try:
+        return export_file_response(request, export)
+    except DomainError as exc:  # storage lost the zip: said on the exports page
+        messages.error(request, f"The download failed: {exc.message}")
+        return redirect("study-exports", study_id=export.study_id)

@@ -152,3 +152,18 @@ def test_the_orphan_sweep_deletes_a_stray_export_and_keeps_the_recorded_ones(exp
 
     assert stray in result.orphans and not storage.exists(stray)
     assert storage.exists(export.file.name)
+
+
+def test_a_prepared_zip_that_storage_lost_answers_410_and_the_page_says_so(exportable: Exportable, pi):
+    export = export_prepare(job=export_request(by=pi, study=exportable.study))
+    export.file.storage.delete(export.file.name)
+
+    api = client_for(pi).get(f"/api/v1/exports/{export.pk}/download/")
+    page = Client()
+    page.force_login(pi)
+    shown = page.get(f"/exports/{export.pk}/download/", follow=True)
+
+    assert api.status_code == 410
+    assert api.json() == {"detail": f"the zip of export {export.pk} is missing from storage", "code": "gone"}
+    assert shown.redirect_chain == [(f"/studies/{exportable.study.pk}/exports/", 302)]
+    assert f"The download failed: the zip of export {export.pk} is missing from storage" in shown.content.decode()

@@ -11,11 +11,9 @@ its exports) do not exist (404).
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.request import Request
@@ -23,34 +21,32 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from qsmreview.access import AnyUser
-from qsmreview.api.downloads import JsonErrorsForDownloads
+from qsmreview.api.downloads import JsonErrorsForDownloads, stored_file_response
+from qsmreview.api.error_responses import READ_ERRORS
 from qsmreview.exports.models import StudyExport
 from qsmreview.exports.prepared import export_for_download, export_request, exports_of
 from qsmreview.exports.services import study_export_zip
 from qsmreview.processing.api.serializers import JobBriefSerializer
 from qsmreview.studies.api.serializers import ErrorSerializer
 
-_ERRORS = {401: OpenApiResponse(description="not authenticated"), 404: ErrorSerializer}
 
 
 def export_zip_response(user: AnyUser, study_id: int) -> HttpResponse:
     """The zip as an attachment (shared by the API route and the study page's button)."""
-    with study_export_zip(by=user, study=study_id) as (path, name):
+    with study_export_zip(by=user, study=study_id) as (path, name, _):
         stream = open(path, "rb")  # closed by the response; the folder goes when this block ends
-    return _zip_attachment(stream, name)
-
-
-def export_file_response(export: StudyExport) -> FileResponse:
-    """A prepared export's zip as an attachment, streamed from storage."""
-    return _zip_attachment(export.file.open("rb"), export.name)
-
-
-def _zip_attachment(stream: Any, name: str) -> FileResponse:
-    """A zip download that no shared cache keeps (it holds the study's QSM and consensus)."""
     response = FileResponse(stream, as_attachment=True, filename=name, content_type="application/zip")
     response["Cache-Control"] = "private, no-store"
     response["Vary"] = "Authorization, Cookie"
     return response
+
+
+def export_file_response(request: HttpRequest, export: StudyExport) -> HttpResponse:
+    """A prepared export's zip as an attachment, streamed from storage (410 when storage lost it)."""
+    return stored_file_response(
+        request, export.file, sha256=export.sha256, filename=export.name, cache_control="private, no-store",
+        missing=f"the zip of export {export.pk} is missing from storage", content_type="application/zip",
+    )
 
 
 class StudyExportOutputSerializer(serializers.Serializer):
@@ -87,8 +83,7 @@ class StudyBidsExportApi(JsonErrorsForDownloads, APIView):
         ),
         responses={
             (200, "application/zip"): OpenApiTypes.BINARY,
-            401: OpenApiResponse(description="not authenticated"),
-            404: ErrorSerializer,
+            **READ_ERRORS,
             410: ErrorSerializer,
         },
     )
@@ -102,7 +97,7 @@ class StudyExportsApi(APIView):
 
     @extend_schema(
         summary="The study's prepared BIDS exports, newest first (admins and PI)",
-        responses={200: StudyExportOutputSerializer(many=True), **_ERRORS},
+        responses={200: StudyExportOutputSerializer(many=True), **READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(StudyExportOutputSerializer(exports_of(by=request.user, study=pk), many=True).data)
@@ -114,7 +109,7 @@ class StudyExportsApi(APIView):
             "When it succeeds, `GET` lists the export with its `download` URL; the newest three are kept."
         ),
         request=None,
-        responses={202: JobBriefSerializer, **_ERRORS},
+        responses={202: JobBriefSerializer, **READ_ERRORS},
     )
     def post(self, request: Request, pk: int) -> Response:
         job = export_request(by=request.user, study=pk)
@@ -127,7 +122,7 @@ class ExportDownloadApi(JsonErrorsForDownloads, APIView):
 
     @extend_schema(
         summary="Download a prepared BIDS export (zip)",
-        responses={(200, "application/zip"): OpenApiTypes.BINARY, **_ERRORS},
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, **READ_ERRORS, 410: ErrorSerializer},
     )
-    def get(self, request: Request, pk: int) -> FileResponse:
-        return export_file_response(export_for_download(by=request.user, pk=pk))
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        return export_file_response(request, export_for_download(by=request.user, pk=pk))
