@@ -144,9 +144,10 @@ def study_filters(study: Study, data: Any) -> Filters:
     """:func:`~qsmreview.reports.filters.parse_filters`, and a ``rater:<username>`` source must
     name one of the study's raters (:func:`raters`); else ValidationFailed."""
     filters = parse_filters(data)
-    if filters.rater and filters.rater not in raters(study):
-        known = ", ".join(raters(study)) or "none yet"
-        raise ValidationFailed(f"no rater {filters.rater!r} in this study's consensus runs (raters: {known})",
+    known = raters(study) if filters.rater else []
+    if filters.rater and filters.rater not in known:
+        names = ", ".join(known) or "none yet"
+        raise ValidationFailed(f"no rater {filters.rater!r} in this study's consensus runs (raters: {names})",
                                field="source")
     return filters
 

@@ -275,14 +275,15 @@ def lesion_table_import(*, by: Actor, study: Study, name: str, content: bytes) -
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed("the file is not UTF-8 text", field="file") from None
-    errors = lesion_table_errors(text, source=name)
-    if errors:
+    try:
+        table = parse_table(text, source=name)
+    except LesionTableError:  # then every wrong row, not only the first
+        errors = lesion_table_errors(text, source=name)
         raise ValidationFailed(
             f"{len(errors)} row error(s); nothing was imported. First: {errors[0]['message']}",
             field="file",
             extra={"rows": errors[:200]},
-        )
-    table = parse_table(text, source=name)
+        ) from None
     if not table.rows:
         raise ValidationFailed("the table has a header but no rows", field="file")
     with transaction.atomic():
