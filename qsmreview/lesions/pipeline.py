@@ -456,12 +456,14 @@ def rater_lesion_tables(
     out: dict[str, list[dict[str, Any]]] = {}
     for rater, mask in masks.items():
         labels, n = label_lesions(mask)
-        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:] if n else np.zeros(0, np.int64)
-        keep = sizes >= min_voxels - 1e-9
+        boxes = _box(labels)
+        keep = np.array([int((labels[b] == k).sum()) >= min_voxels - 1e-9 for k, b in enumerate(boxes, start=1)],
+                        dtype=bool)
         if not keep.all():
             remap = np.zeros(n + 1, np.int32)
             remap[1:][keep] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
             labels = remap[labels]
+        kept = [b for b, k in zip(boxes, keep) if k]  # renumbering keeps the order: boxes of 1..m
         own_votes, _ = component_votes(labels, {rater: mask}, {rater: (votes or {}).get(rater, ())})
         own_votes.pop(0, None)  # anchors in components too small to count
         ids = range(1, int(keep.sum()) + 1)
@@ -482,10 +484,8 @@ def rater_lesion_tables(
         )
         candidate_of: dict[int, int | None] = {k: None for k in ids}
         if candidate_labels is not None:
-            for k, box in enumerate(_box(labels), start=1):
-                if box is not None:
-                    inside = labels[box] == k
-                    candidate_of[k] = int(candidate_labels[box][inside][0])
+            for k, box in enumerate(kept, start=1):
+                candidate_of[k] = int(candidate_labels[box][labels[box] == k][0])
         out[rater] = [{**row, "candidate": candidate_of[row["lesion"]]} for row in rows]
     return out
 
