@@ -491,7 +491,6 @@ def _recompute(run: ConsensusRun, decision: ConsensusDecision | None, by: Actor)
         rows = [_row_dict(r) for r in base.rows.order_by("lesion", "portion")]
     for row in rows:
         row["rule_type"] = rule.get(row["lesion"]) or row.get("rule_type") or row["lesion_type"]
-        row["lesion_type"] = classes.get(row["lesion"], row["lesion_type"])
         row["excluded"] = row["lesion"] in excluded
         row["exclusion_reason"] = excluded.get(row["lesion"], "")
     stored: list[str] = []
