@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from qsmreview.access import Actor, require_manage, user_or_none
 from qsmreview.consensus import selectors
@@ -76,9 +77,9 @@ def settings_rows(study: Study) -> list[dict[str, Any]]:
     ]
 
 
-def consensus_settings_view(*, by: Actor, study: Study) -> list[dict[str, Any]]:
-    """The settings in effect (the study's admins and PI; 404 for anyone else)."""
-    return settings_rows(selectors.study_for(by, study.pk))
+def settings_history(study: Study) -> QuerySet[ConsensusSettings]:
+    """Every version of the study's settings, newest first, with who changed it."""
+    return study.consensus_settings.select_related("by").order_by("-created_at", "-pk")
 
 
 def consensus_settings_update(*, by: Actor, study: Study, values: Mapping[str, Any], reason: str) -> ConsensusSettings:

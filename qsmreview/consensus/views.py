@@ -30,7 +30,7 @@ from qsmreview.consensus.services import (
     consensus_revert,
     effective_decisions,
 )
-from qsmreview.consensus.study_settings import consensus_settings_update, settings_rows
+from qsmreview.consensus.study_settings import consensus_settings_update, settings_history, settings_rows
 from qsmreview.errors import DomainError, NotFound, ValidationFailed
 from qsmreview.studies.models import Session
 
@@ -296,7 +296,7 @@ def study_consensus(request: HttpRequest, study_id: int) -> HttpResponse:
             "pooled": selectors.pooled_agreement(current),
             "agreement_params": params,
             "settings": settings_rows(study),
-            "settings_history": study.consensus_settings.select_related("by").order_by("-created_at", "-pk")[:20],
+            "settings_history": settings_history(study)[:20],
             "can_manage": can_manage_study(request.user, study),
         },
     )

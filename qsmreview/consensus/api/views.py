@@ -36,7 +36,7 @@ from qsmreview.consensus.services import (
     consensus_request,
     consensus_revert,
 )
-from qsmreview.consensus.study_settings import consensus_settings_update, consensus_settings_view
+from qsmreview.consensus.study_settings import consensus_settings_update, settings_history, settings_rows
 from qsmreview.errors import NotFound
 from qsmreview.processing.api.serializers import JobBriefSerializer
 
@@ -410,17 +410,16 @@ class StudyAgreementApi(_Api, APIView):
 
 @extend_schema(tags=["consensus"])
 class StudySettingsApi(_Api, APIView):
-    def _answer(self, request: Request, study) -> Response:
-        rows = consensus_settings_view(by=request.user, study=study)
-        history = study.consensus_settings.select_related("by").order_by("-created_at", "-pk")
-        return Response(s.SettingsOutputSerializer({"settings": rows, "history": history}).data)
+    def _answer(self, study) -> Response:  # the caller read the study through selectors.study_for
+        data = {"settings": settings_rows(study), "history": settings_history(study)}
+        return Response(s.SettingsOutputSerializer(data).data)
 
     @extend_schema(
         summary="The study's consensus settings in effect, their defaults and every change (admins and PI)",
         responses={200: s.SettingsOutputSerializer, **_READ_ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return self._answer(request, selectors.study_for(request.user, pk))
+        return self._answer(selectors.study_for(request.user, pk))
 
     @extend_schema(
         summary="Change consensus settings (the study's admins); every session with a consensus computes it again",
@@ -436,4 +435,4 @@ class StudySettingsApi(_Api, APIView):
         data = s.SettingsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         consensus_settings_update(by=request.user, study=study, **data.validated_data)
-        return self._answer(request, study)
+        return self._answer(study)
