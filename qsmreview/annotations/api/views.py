@@ -50,7 +50,7 @@ from qsmreview.api.downloads import JsonErrorsForDownloads, if_none_match_parame
 from qsmreview.api.ids import IdFilter, max_id
 from qsmreview.api.pagination import StandardPagination
 from qsmreview.api.permissions import get_visible_or_404, require_study_role
-from qsmreview.api.error_responses import ERRORS as _ERRORS, READ_ERRORS as _READ_ERRORS
+from qsmreview.api.error_responses import ERRORS as _ERRORS, READ_ERRORS as _READ_ERRORS, WRITE_ERRORS as _WRITE_ERRORS
 from qsmreview.api.upload_gate import set_upload_gate
 from qsmreview.errors import TooLarge, ValidationFailed
 from qsmreview.studies.models import Membership, Role, Session, Study
@@ -58,8 +58,6 @@ from qsmreview.studies.uploads import human_bytes
 
 #: Revisions never change: a client may keep a mask as long as it likes.
 MASK_CACHE_CONTROL = "private, max-age=31536000, immutable"
-
-_CONFLICT = {409: s.ErrorSerializer}
 
 
 class _Api:
@@ -194,7 +192,7 @@ class AssignmentDetailApi(_Api, APIView):
     @extend_schema(
         summary="Unassign (the study's admins); saved work needs force and a reason",
         request=s.UnassignInputSerializer,
-        responses={204: None, **_ERRORS, **_CONFLICT},
+        responses={204: None, **_WRITE_ERRORS},
     )
     def delete(self, request: Request, pk: int) -> Response:
         assignment = _assignment(request, pk)
@@ -209,7 +207,7 @@ class AssignmentReopenApi(_Api, APIView):
     @extend_schema(
         summary="Reopen a submitted case (the study's admins)",
         request=s.ReopenInputSerializer,
-        responses={200: s.AssignmentOutputSerializer, **_ERRORS, **_CONFLICT},
+        responses={200: s.AssignmentOutputSerializer, **_WRITE_ERRORS},
     )
     def post(self, request: Request, pk: int) -> Response:
         assignment = _assignment(request, pk)
@@ -224,7 +222,7 @@ class AssignmentSubmitApi(_Api, APIView):
     @extend_schema(
         summary="Submit the case (its rater): the latest revision is the answer",
         request=s.SubmitInputSerializer,
-        responses={200: s.AssignmentOutputSerializer, **_ERRORS, **_CONFLICT},
+        responses={200: s.AssignmentOutputSerializer, **_WRITE_ERRORS},
     )
     def post(self, request: Request, pk: int) -> Response:
         assignment = _assignment(request, pk)
@@ -307,7 +305,7 @@ class AssignmentRevisionListApi(_Api, generics.ListAPIView):
             "`latest_revision` and `conflict_revision`."
         ),
         request={"multipart/form-data": s.RevisionUploadInputSerializer},
-        responses={201: s.RevisionOutputSerializer, **_ERRORS, **_CONFLICT, 413: s.ErrorSerializer},
+        responses={201: s.RevisionOutputSerializer, **_WRITE_ERRORS, 413: s.ErrorSerializer},
     )
     def post(self, request: Request, pk: int) -> Response:
         assignment = self._target()
@@ -345,7 +343,7 @@ class RevisionRestoreApi(_Api, APIView):
     @extend_schema(
         summary="Restore a revision as the new latest (the case's rater)",
         request=s.RestoreInputSerializer,
-        responses={201: s.RevisionOutputSerializer, **_ERRORS, **_CONFLICT},
+        responses={201: s.RevisionOutputSerializer, **_WRITE_ERRORS},
     )
     def post(self, request: Request, pk: int) -> Response:
         revision = _revision(request, pk)
